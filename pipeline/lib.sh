@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers for the pipeline scripts: paths, banners, logged stages.
+# Sourced, never run.
+
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${HMM_SERIES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hmm-series}
+OUT=$REPO/out
+LOGS=$OUT/logs
+SERIES_OUT=$OUT/series
+BASE_GIT=$CACHE/kernel.git		# bare-ish repo holding the base commit
+APPLY_TREE=$CACHE/apply			# worktree where the series is git am'd
+SRC_TREE=$CACHE/src			# worktree the kernels are built from
+BUILD=$CACHE/build			# O= build trees, one per flavour
+JOBS=${JOBS:-$(($(nproc) + 1))}
+BASE_TAG=base
+
+# Fixed identity and dates make the series byte-identical from the same input.
+SERIES_NAME="HMM Series Developers"
+SERIES_EMAIL="hmm-series@users.noreply.example"
+SERIES_DATE="2026-11-22T00:00:00+0000"
+
+export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
+export LC_ALL=C
+
+mkdir -p "$CACHE" "$LOGS"
+
+die() {
+	echo "error: $*" >&2
+	exit 1
+}
+
+# stage NAME CMD...: run CMD with its output in $LOGS/NAME.log, print a
+# banner with the elapsed time, and show the log's tail when it fails.
+stage() {
+	local name=$1 start rc
+	shift
+	start=$(date +%s)
+	printf '==> %-22s ' "$name"
+	set +e
+	("$@") >"$LOGS/$name.log" 2>&1
+	rc=$?
+	set -e
+	if [ $rc -ne 0 ]; then
+		printf 'FAILED after %ss (log: %s)\n' "$(($(date +%s) - start))" "$LOGS/$name.log"
+		tail -n 40 "$LOGS/$name.log" | sed 's/^/    /'
+		exit $rc
+	fi
+	printf 'done in %ss\n' "$(($(date +%s) - start))"
+}
+
+base_version() {
+	git -C "$BASE_GIT" show "$BASE_TAG:Makefile" |
+		awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3}
+		     END{print v "." p "." s}'
+}
