@@ -45,10 +45,12 @@ struct hmm_dummy_device {
 	struct cdev cdev;
 	unsigned int index;
 
+	/* Sleeps: memunmap_pages() waits under it. */
 	struct mutex chunks_lock;
 	struct list_head chunks;
 	unsigned int nr_chunks;
 
+	/* page_free() may be called in atomic context. */
 	spinlock_t free_lock;
 	struct page *free_pages;
 	unsigned long nr_free;

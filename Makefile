@@ -1,0 +1,19 @@
+# The HMM series pipeline. See README.md.
+#   make run      install what is missing, make the series, apply it, build
+#                 the plain kernel, boot it and run the kselftests
+#   make check    everything: checkpatch, bisect builds, W=1 and sparse, the
+#                 debug kernel, kselftests, coexistence and peer suites
+#   make series   only write out/series/
+#   make pristine record upstream's hmm-tests on the unpatched base
+#   make clean    remove out/; make clean-cache wipes the caches too
+
+.PHONY: run check series pristine clean clean-cache
+
+run check series pristine:
+	@bash pipeline/main.sh $@
+
+clean:
+	rm -rf out
+
+clean-cache: clean
+	rm -rf "$${HMM_SERIES_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/hmm-series}"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# guest.sh FLAVOUR MODE: pack a busybox initramfs with the modules of the
+# FLAVOUR kernel, our kselftests and upstream's hmm-tests, boot it in QEMU
+# and keep the serial console in out/console-MODE.log.
+. "$(dirname "$0")/lib.sh"
+
+flavour=${1:?usage: guest.sh plain|check MODE}
+mode=${2:?usage: guest.sh plain|check MODE}
+kbuild=$BUILD/$flavour
+stage=$CACHE/guest-$flavour
+initrd=$CACHE/initramfs-$flavour.cpio.gz
+console=$OUT/console-$mode.log
+[ -f "$kbuild/arch/x86/boot/bzImage" ] || die "no $flavour kernel: build it first"
+[ -x /bin/busybox ] || die "no /bin/busybox: install busybox-static"
+
+rm -rf "$stage"
+mkdir -p "$stage"/{bin,usr/bin,proc,sys,dev,tmp,upstream}
+cp /bin/busybox "$stage/bin/busybox"
+cp "$REPO/pipeline/guest/init" "$stage/init"
+cp "$REPO/pipeline/guest/timeout" "$stage/usr/bin/timeout"
+
+make -C "$SRC_TREE" O="$kbuild" -s INSTALL_MOD_PATH="$stage" INSTALL_MOD_STRIP=1 modules_install
+
+# Our kselftests, static for busybox, when the tree has them.
+if [ -d "$SRC_TREE/tools/testing/selftests/hmm" ]; then
+	make -C "$SRC_TREE/tools/testing/selftests" TARGETS=hmm \
+		O="$CACHE/kselftest-$flavour" KHDR_INCLUDES="-isystem $kbuild/usr/include" \
+		USERLDFLAGS=-static INSTALL_PATH="$stage/kselftest" install
+fi
+
+# Upstream's hmm-tests, built from the tree being tested, unchanged.
+gcc -static -O2 -Wall -isystem "$kbuild/usr/include" -I "$SRC_TREE" \
+	-I "$SRC_TREE/tools/testing/selftests/mm" \
+	-o "$stage/upstream/hmm-tests" "$SRC_TREE/tools/testing/selftests/mm/hmm-tests.c" -lpthread
+
+(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
+
+mem=1G
+[ "$flavour" = check ] && mem=3G
+accel=tcg
+# KVM hangs on these machines; use it only when asked to.
+[ "${HMM_KVM:-0}" = 1 ] && accel=kvm
+echo "booting $flavour kernel, mode $mode, console in $console"
+rc=0
+timeout -k 10 "${GUEST_TIMEOUT:-1500}" qemu-system-x86_64 -accel "$accel" -m "$mem" -smp 2 \
+	-nographic -no-reboot -kernel "$kbuild/arch/x86/boot/bzImage" -initrd "$initrd" \
+	-append "console=ttyS0 panic=-1 hmm.mode=$mode" </dev/null >"$console" 2>&1 || rc=$?
+tr -d '\r' <"$console" >"$console.tmp" && mv "$console.tmp" "$console"
+[ $rc -eq 124 ] && echo "guest timed out after ${GUEST_TIMEOUT:-1500}s"
+grep -q '^@@@ GUEST DONE' "$console" || echo "the guest did not finish (qemu rc $rc)"
+exit 0

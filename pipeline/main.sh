@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# main.sh run|check|series|pristine: the jobs behind the Makefile's
+# targets, as logged stages with their elapsed times.
+. "$(dirname "$0")/lib.sh"
+
+P=$REPO/pipeline
+job=${1:?usage: main.sh run|check|series|pristine}
+t0=$(date +%s)
+echo "hmm-series $job: logs in $LOGS, caches in $CACHE"
+
+prepare() {
+	stage deps "$P/deps.sh"
+	stage base "$P/base.sh"
+	stage series "$P/series.sh"
+	echo "    series: $(ls "$SERIES_OUT" | wc -l) files in $SERIES_OUT, base Linux $(base_version)"
+}
+
+verdict() {	# verdict MODE [verdict.py options]
+	local mode=$1 rc=0
+	shift
+	python3 "$P/verdict.py" "$OUT/console-$mode.log" "$@" | tee "$OUT/verdict-$mode.txt" || rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "---- last lines of the console ($OUT/console-$mode.log)"
+		grep -v '^@@@' "$OUT/console-$mode.log" | tail -n 25
+	fi
+	return $rc
+}
+
+case "$job" in
+series)
+	prepare
+	;;
+run)
+	prepare
+	stage apply "$P/apply.sh"
+	stage build-plain "$P/build.sh" plain "$(cat "$OUT/applied-head")"
+	stage guest-plain "$P/guest.sh" plain run
+	rc=0
+	verdict run --pristine "$P/pristine/hmm-tests.txt" || rc=$?
+	echo "==> total $(($(date +%s) - t0))s"
+	exit $rc
+	;;
+check)
+	prepare
+	stage apply "$P/apply.sh"
+	stage checkpatch "$P/checkpatch.sh"
+	stage bisect "$P/bisect.sh"
+	stage warnings "$P/warnings.sh"
+	stage build-check "$P/build.sh" check "$(cat "$OUT/applied-head")"
+	stage guest-check "$P/guest.sh" check check
+	rc=0
+	verdict check --pristine "$P/pristine/hmm-tests.txt" || rc=$?
+	echo "==> total $(($(date +%s) - t0))s"
+	exit $rc
+	;;
+pristine)
+	prepare
+	stage build-plain "$P/build.sh" plain "$BASE_TAG"
+	stage guest-pristine "$P/guest.sh" plain pristine
+	mkdir -p "$P/pristine"
+	python3 "$P/verdict.py" "$OUT/console-pristine.log" --record "$P/pristine/hmm-tests.txt"
+	;;
+*)
+	die "unknown job $job"
+	;;
+esac
