@@ -5,12 +5,16 @@
 #ifndef _HMM_DUMMY_H
 #define _HMM_DUMMY_H
 
+#include <linux/atomic.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/hmm_dummy.h>
+#include <linux/hmm_mirror.h>
 #include <linux/list.h>
 #include <linux/memremap.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
+#include <linux/xarray.h>
 
 struct hmm_dummy_device;
 
@@ -35,10 +39,13 @@ struct hmm_dummy_chunk {
  * @chunks_lock: serialises adding and removing chunks
  * @chunks: the registered chunks, under @chunks_lock
  * @nr_chunks: length of @chunks, under @chunks_lock
+ * @pages_total: device pages in all of @chunks, under @chunks_lock
  * @free_lock: protects @free_pages and @nr_free; taken from page_free(),
  *	which may run in any context, so it is a spinlock
  * @free_pages: free device pages, linked through page->zone_device_data
  * @nr_free: length of @free_pages
+ * @mirrors: open files whose mirror is registered
+ * @releases: release() calls seen by this device's mirrors
  */
 struct hmm_dummy_device {
 	struct device dev;
@@ -49,11 +56,33 @@ struct hmm_dummy_device {
 	struct mutex chunks_lock;
 	struct list_head chunks;
 	unsigned int nr_chunks;
+	unsigned long pages_total;
 
 	/* page_free() may be called in atomic context. */
 	spinlock_t free_lock;
 	struct page *free_pages;
 	unsigned long nr_free;
+
+	atomic_long_t mirrors;
+	atomic_long_t releases;
+};
+
+/**
+ * struct hmm_dummy_file - one open file: a mirror of its opener's mm
+ * @hdev: the device the file was opened on
+ * @mirror: registered on the opener's mm at open, unregistered at close
+ * @pt_lock: protects @pt and @counters; the mirror's update() takes it
+ * @pt: the device page table: virtual page number to struct page, the
+ *	pointer tagged HMM_DUMMY_PT_WRITE when the device may write
+ * @counters: what the mirror has seen, reported by HMM_DUMMY_COUNTERS
+ */
+struct hmm_dummy_file {
+	struct hmm_dummy_device *hdev;
+	struct hmm_mirror mirror;
+	/* Sleeps: device faults copy pages under it. */
+	struct mutex pt_lock;
+	struct xarray pt;
+	struct hmm_dummy_counters counters;
 };
 
 extern unsigned long hmm_dummy_chunk_bytes;
@@ -61,5 +90,10 @@ extern unsigned long hmm_dummy_chunk_bytes;
 int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev);
 void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev);
 unsigned long hmm_dummy_pages_free(struct hmm_dummy_device *hdev);
+
+struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev);
+void hmm_dummy_file_close(struct hmm_dummy_file *hfile);
+long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
+			    void __user *uarg);
 
 #endif /* _HMM_DUMMY_H */

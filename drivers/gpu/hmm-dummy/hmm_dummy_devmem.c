@@ -112,6 +112,8 @@ int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev)
 	mutex_lock(&hdev->chunks_lock);
 	list_add_tail(&chunk->link, &hdev->chunks);
 	hdev->nr_chunks++;
+	/* The region was rounded up to whole memory sections. */
+	hdev->pages_total += resource_size(res) >> PAGE_SHIFT;
 	mutex_unlock(&hdev->chunks_lock);
 
 	free_chunk_pages(chunk);
@@ -147,6 +149,7 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 		kfree(chunk);
 	}
 	hdev->nr_chunks = 0;
+	hdev->pages_total = 0;
 	mutex_unlock(&hdev->chunks_lock);
 
 	/* The free list pointed into the chunks just removed. */

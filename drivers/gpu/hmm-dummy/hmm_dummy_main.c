@@ -7,10 +7,10 @@
  * them with the ioctls of include/uapi/linux/hmm_dummy.h.
  */
 #include <linux/fs.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include <linux/hmm_dummy.h>
 
 #include "hmm_dummy.h"
 
@@ -20,9 +20,9 @@ static unsigned int nr_devices = 2;
 module_param(nr_devices, uint, 0444);
 MODULE_PARM_DESC(nr_devices, "number of /dev/hmm_dummyN devices (1 to 8, default 2)");
 
-static unsigned int chunk_mb = 64;
+static unsigned int chunk_mb = 128;
 module_param(chunk_mb, uint, 0444);
-MODULE_PARM_DESC(chunk_mb, "size of one chunk of device memory in MiB (a multiple of 2, default 64)");
+MODULE_PARM_DESC(chunk_mb, "MiB per chunk of device memory, rounded up to memory sections (default 128)");
 
 unsigned long hmm_dummy_chunk_bytes;
 
@@ -35,7 +35,43 @@ static const struct class hmm_dummy_class = {
 
 static int hmm_dummy_open(struct inode *inode, struct file *file)
 {
-	file->private_data = container_of(inode->i_cdev, struct hmm_dummy_device, cdev);
+	struct hmm_dummy_device *hdev;
+	struct hmm_dummy_file *hfile;
+
+	hdev = container_of(inode->i_cdev, struct hmm_dummy_device, cdev);
+	hfile = hmm_dummy_file_open(hdev);
+	if (IS_ERR(hfile))
+		return PTR_ERR(hfile);
+	file->private_data = hfile;
+	return 0;
+}
+
+static int hmm_dummy_release(struct inode *inode, struct file *file)
+{
+	hmm_dummy_file_close(file->private_data);
+	return 0;
+}
+
+/*
+ * Mapping the device file gives zeroed kernel pages in a mixed map, as
+ * lib/test_hmm does, so that mirroring such a mapping can be tested.
+ */
+static int hmm_dummy_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	unsigned long addr;
+	struct page *page;
+	int ret;
+
+	for (addr = vma->vm_start; addr < vma->vm_end; addr += PAGE_SIZE) {
+		page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!page)
+			return -ENOMEM;
+		ret = vm_insert_page(vma, addr, page);
+		/* The mapping holds its own reference, or failed. */
+		put_page(page);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 
@@ -43,14 +79,17 @@ static long hmm_dummy_info(struct hmm_dummy_device *hdev, void __user *uarg)
 {
 	struct hmm_dummy_info info = {
 		.device = hdev->index,
-		.chunk_bytes = hmm_dummy_chunk_bytes,
 	};
 
 	mutex_lock(&hdev->chunks_lock);
 	info.nr_chunks = hdev->nr_chunks;
+	info.pages_total = hdev->pages_total;
 	mutex_unlock(&hdev->chunks_lock);
-	info.pages_total = (u64)info.nr_chunks * (hmm_dummy_chunk_bytes >> PAGE_SHIFT);
+	if (info.nr_chunks)
+		info.chunk_bytes = (info.pages_total / info.nr_chunks) << PAGE_SHIFT;
 	info.pages_free = hmm_dummy_pages_free(hdev);
+	info.mirrors = atomic_long_read(&hdev->mirrors);
+	info.releases = atomic_long_read(&hdev->releases);
 
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;
@@ -59,20 +98,19 @@ static long hmm_dummy_info(struct hmm_dummy_device *hdev, void __user *uarg)
 
 static long hmm_dummy_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	struct hmm_dummy_device *hdev = file->private_data;
+	struct hmm_dummy_file *hfile = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
-	switch (cmd) {
-	case HMM_DUMMY_INFO:
-		return hmm_dummy_info(hdev, uarg);
-	default:
-		return -ENOTTY;
-	}
+	if (cmd == HMM_DUMMY_INFO)
+		return hmm_dummy_info(hfile->hdev, uarg);
+	return hmm_dummy_mirror_ioctl(hfile, cmd, uarg);
 }
 
 static const struct file_operations hmm_dummy_fops = {
 	.owner = THIS_MODULE,
 	.open = hmm_dummy_open,
+	.release = hmm_dummy_release,
+	.mmap = hmm_dummy_mmap,
 	.unlocked_ioctl = hmm_dummy_ioctl,
 	.llseek = noop_llseek,
 };
@@ -185,7 +223,7 @@ static int __init hmm_dummy_init(void)
 		}
 		hmm_dummy_devices[i] = hdev;
 	}
-	pr_info("hmm_dummy: %u devices, %u MiB of device memory each\n",
+	pr_info("hmm_dummy: %u devices, chunks of %u MiB asked for\n",
 		nr_devices, chunk_mb);
 	return 0;
 

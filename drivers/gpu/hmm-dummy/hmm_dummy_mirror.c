@@ -1,0 +1,431 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hmm_dummy mirror: each open file mirrors the address space of the
+ * process that opened it, through a device page table of its own.
+ *
+ * The device page table maps a virtual page number to the struct page the
+ * CPU has there, tagged when the device may write it. It holds no page
+ * reference: the mirror's update() callback clears entries before the CPU
+ * page table changes, and it takes pt_lock to do so, so a page cannot go
+ * away while the device copies from it under pt_lock.
+ */
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "hmm_dummy.h"
+
+/* Pages handled per round: the bounce buffer and the pfn array. */
+#define HMM_DUMMY_BATCH		64
+
+/* Tag of a device page table entry the device may write through. */
+#define HMM_DUMMY_PT_WRITE	1
+
+static struct hmm_dummy_file *mirror_to_file(struct hmm_mirror *mirror)
+{
+	return container_of(mirror, struct hmm_dummy_file, mirror);
+}
+
+static unsigned int hmm_dummy_event(enum hmm_update_event event)
+{
+	switch (event) {
+	case HMM_UPDATE_UNMAP:
+		return HMM_DUMMY_EVENT_UNMAP;
+	case HMM_UPDATE_CLEAR:
+		return HMM_DUMMY_EVENT_CLEAR;
+	case HMM_UPDATE_PROTECT:
+		return HMM_DUMMY_EVENT_PROTECT;
+	case HMM_UPDATE_MIGRATE:
+		return HMM_DUMMY_EVENT_MIGRATE;
+	case HMM_UPDATE_RELEASE:
+		return HMM_DUMMY_EVENT_RELEASE;
+	default:
+		return HMM_DUMMY_EVENT_OTHER;
+	}
+}
+
+/* Drop the device page table entries of [start, end). */
+static void pt_clear(struct hmm_dummy_file *hfile, unsigned long start, unsigned long end)
+{
+	unsigned long index;
+	void *entry;
+
+	lockdep_assert_held(&hfile->pt_lock);
+	xa_for_each_range(&hfile->pt, index, entry, start >> PAGE_SHIFT,
+			  (end - 1) >> PAGE_SHIFT) {
+		xa_erase(&hfile->pt, index);
+		hfile->counters.mirrored--;
+	}
+}
+
+static int hmm_dummy_update(struct hmm_mirror *mirror, const struct hmm_update *update)
+{
+	struct hmm_dummy_file *hfile = mirror_to_file(mirror);
+
+	if (update->blockable)
+		mutex_lock(&hfile->pt_lock);
+	else if (!mutex_trylock(&hfile->pt_lock))
+		return -EAGAIN;
+	hfile->counters.invalidations[hmm_dummy_event(update->event)]++;
+	pt_clear(hfile, update->start, update->end);
+	mutex_unlock(&hfile->pt_lock);
+	return 0;
+}
+
+static void hmm_dummy_release(struct hmm_mirror *mirror)
+{
+	struct hmm_dummy_file *hfile = mirror_to_file(mirror);
+
+	mutex_lock(&hfile->pt_lock);
+	pt_clear(hfile, 0, ULONG_MAX & PAGE_MASK);
+	hfile->counters.released = 1;
+	mutex_unlock(&hfile->pt_lock);
+	atomic_long_inc(&hfile->hdev->releases);
+}
+
+static const struct hmm_mirror_ops hmm_dummy_mirror_ops = {
+	.release = hmm_dummy_release,
+	.update = hmm_dummy_update,
+};
+
+/**
+ * hmm_dummy_file_open() - make the mirror of an open file
+ * @hdev: the device opened
+ *
+ * Context: Process context, may sleep; mirrors current->mm.
+ * Return: the new file state, or an ERR_PTR().
+ */
+struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev)
+{
+	struct hmm_dummy_file *hfile;
+	int ret;
+
+	if (!current->mm)
+		return ERR_PTR(-EINVAL);
+	hfile = kzalloc(sizeof(*hfile), GFP_KERNEL);
+	if (!hfile)
+		return ERR_PTR(-ENOMEM);
+	hfile->hdev = hdev;
+	mutex_init(&hfile->pt_lock);
+	xa_init(&hfile->pt);
+	hfile->mirror.ops = &hmm_dummy_mirror_ops;
+
+	ret = hmm_mirror_register(&hfile->mirror, current->mm);
+	if (ret) {
+		kfree(hfile);
+		return ERR_PTR(ret);
+	}
+	atomic_long_inc(&hdev->mirrors);
+	return hfile;
+}
+
+/**
+ * hmm_dummy_file_close() - undo hmm_dummy_file_open()
+ * @hfile: the file state
+ *
+ * Context: Process context, may sleep.
+ */
+void hmm_dummy_file_close(struct hmm_dummy_file *hfile)
+{
+	hmm_mirror_unregister(&hfile->mirror);
+	atomic_long_dec(&hfile->hdev->mirrors);
+	xa_destroy(&hfile->pt);
+	kfree(hfile);
+}
+
+/* Write a walk's result into the device page table. */
+static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
+{
+	unsigned long addr, i = 0;
+	struct page *page;
+	void *entry, *old;
+
+	lockdep_assert_held(&hfile->pt_lock);
+	for (addr = range->start; addr < range->end; addr += PAGE_SIZE, i++) {
+		page = hmm_mirror_pfn_to_page(range->pfns[i]);
+		if (!page)
+			return -EFAULT;
+		entry = page;
+		if (range->pfns[i] & HMM_MIRROR_PFN_WRITE)
+			entry = xa_tag_pointer(page, HMM_DUMMY_PT_WRITE);
+		/* Reclaim may invalidate, which takes pt_lock: do not enter it. */
+		old = xa_store(&hfile->pt, addr >> PAGE_SHIFT, entry, GFP_ATOMIC);
+		if (xa_is_err(old))
+			return xa_err(old);
+		if (!old)
+			hfile->counters.mirrored++;
+	}
+	return 0;
+}
+
+/*
+ * A device page fault: fault [start, end) in through HMM and fill the
+ * device page table, starting again whenever an invalidation raced.
+ */
+static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
+			unsigned long end, bool write)
+{
+	u64 pfns[HMM_DUMMY_BATCH];
+	struct hmm_mirror_range range = {
+		.mirror = &hfile->mirror,
+		.start = start,
+		.end = end,
+		.pfns = pfns,
+		.dev_owner = hfile->hdev,
+	};
+	struct mm_struct *mm = hfile->mirror.mm;
+	unsigned long seq;
+	int ret;
+
+	for (;;) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		seq = hmm_mirror_read_begin(&hfile->mirror);
+		mmap_read_lock(mm);
+		ret = hmm_vma_fault_pfns(&range, write);
+		mmap_read_unlock(mm);
+		if (ret == -EBUSY)
+			continue;
+		if (ret)
+			return ret;
+
+		mutex_lock(&hfile->pt_lock);
+		if (!hmm_mirror_read_retry(&hfile->mirror, seq))
+			break;
+		hfile->counters.retries++;
+		mutex_unlock(&hfile->pt_lock);
+	}
+	hfile->counters.faults++;
+	ret = pt_fill(hfile, &range);
+	mutex_unlock(&hfile->pt_lock);
+	return ret;
+}
+
+/*
+ * Copy pages between the device page table and @buf, from the first
+ * page: return how many were copied before one was missing (or not
+ * writable for a write).
+ */
+static unsigned long pt_copy(struct hmm_dummy_file *hfile, unsigned long start,
+			     unsigned long npages, void *buf, bool write)
+{
+	unsigned long i;
+	struct page *page;
+	void *entry;
+
+	mutex_lock(&hfile->pt_lock);
+	for (i = 0; i < npages; i++, buf += PAGE_SIZE) {
+		entry = xa_load(&hfile->pt, (start >> PAGE_SHIFT) + i);
+		page = xa_untag_pointer(entry);
+		if (!page)
+			break;
+		if (!write) {
+			memcpy_from_page(buf, page, 0, PAGE_SIZE);
+			continue;
+		}
+		if (xa_pointer_tag(entry) != HMM_DUMMY_PT_WRITE)
+			break;
+		memcpy_to_page(page, 0, buf, PAGE_SIZE);
+	}
+	mutex_unlock(&hfile->pt_lock);
+	return i;
+}
+
+/*
+ * A device fault for a command: fill the device page table for all of
+ * [start, end), in batches, as one fault. Counting it once, however large
+ * the range, is what test_hmm's faults counter does.
+ */
+static int mirror_fault_range(struct hmm_dummy_file *hfile, unsigned long start,
+			      unsigned long end, bool write)
+{
+	unsigned long addr, next;
+	int ret;
+
+	for (addr = start; addr < end; addr = next) {
+		next = min(end, addr + (HMM_DUMMY_BATCH << PAGE_SHIFT));
+		ret = mirror_fault(hfile, addr, next, write);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * One batch of a READ or WRITE of a command ending at @end: copy what the
+ * device page table has, take a device fault for the rest, copy again.
+ */
+static int mirror_access(struct hmm_dummy_file *hfile, unsigned long start,
+			 unsigned long npages, unsigned long end, void *buf,
+			 bool write, u64 *faults)
+{
+	unsigned long done = 0;
+	int ret;
+
+	for (;;) {
+		done += pt_copy(hfile, start + (done << PAGE_SHIFT), npages - done,
+				buf + (done << PAGE_SHIFT), write);
+		if (done == npages)
+			return 0;
+		ret = mirror_fault_range(hfile, start + (done << PAGE_SHIFT), end, write);
+		if (ret)
+			return ret;
+		(*faults)++;
+	}
+}
+
+/* The checks every command on the mirrored mm starts with. */
+static int cmd_check(struct hmm_dummy_file *hfile, const struct hmm_dummy_cmd *cmd)
+{
+	if (!cmd->npages || !PAGE_ALIGNED(cmd->addr))
+		return -EINVAL;
+	if (cmd->npages > HMM_DUMMY_MAX_PAGES)
+		return -E2BIG;
+	if (cmd->addr + (cmd->npages << PAGE_SHIFT) < cmd->addr)
+		return -EINVAL;
+	if (READ_ONCE(hfile->counters.released))
+		return -ENODEV;
+	/* The file mirrors its opener's mm, and only the opener may use it. */
+	if (current->mm != hfile->mirror.mm)
+		return -EPERM;
+	return 0;
+}
+
+static int cmd_read_write(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
+			  void *bounce, bool write)
+{
+	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
+	void __user *uptr = u64_to_user_ptr(cmd->ptr);
+	unsigned long n, start;
+	int ret;
+
+	for (; cmd->cpages < cmd->npages; cmd->cpages += n) {
+		n = min_t(u64, cmd->npages - cmd->cpages, HMM_DUMMY_BATCH);
+		start = cmd->addr + (cmd->cpages << PAGE_SHIFT);
+		if (write && copy_from_user(bounce, uptr + (cmd->cpages << PAGE_SHIFT),
+					    n << PAGE_SHIFT))
+			return -EFAULT;
+		ret = mirror_access(hfile, start, n, end, bounce, write, &cmd->faults);
+		if (ret)
+			return ret;
+		if (!write && copy_to_user(uptr + (cmd->cpages << PAGE_SHIFT), bounce,
+					   n << PAGE_SHIFT))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* What SNAPSHOT reports for one page, in test_hmm's encoding. */
+static u8 snapshot_byte(u64 entry)
+{
+	u8 prot;
+
+	if (entry & HMM_MIRROR_PFN_ERROR)
+		return HMM_DUMMY_PROT_ERROR;
+	if (!(entry & HMM_MIRROR_PFN_VALID))
+		return HMM_DUMMY_PROT_NONE;
+	prot = entry & HMM_MIRROR_PFN_WRITE ? HMM_DUMMY_PROT_WRITE : HMM_DUMMY_PROT_READ;
+	if (entry & HMM_MIRROR_PFN_ZERO)
+		prot |= HMM_DUMMY_PROT_ZERO;
+	if (entry & HMM_MIRROR_PFN_DEVICE_LOCAL)
+		prot |= HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL;
+	if (hmm_mirror_pfn_order(entry) == PMD_ORDER)
+		prot |= HMM_DUMMY_PROT_PMD;
+	else if (hmm_mirror_pfn_order(entry) == PUD_ORDER)
+		prot |= HMM_DUMMY_PROT_PUD;
+	return prot;
+}
+
+static int cmd_snapshot(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
+{
+	u8 __user *uptr = u64_to_user_ptr(cmd->ptr);
+	u64 pfns[HMM_DUMMY_BATCH];
+	struct hmm_mirror_range range = {
+		.mirror = &hfile->mirror,
+		.pfns = pfns,
+		.dev_owner = hfile->hdev,
+	};
+	u8 bytes[HMM_DUMMY_BATCH];
+	unsigned long i, n;
+	int ret;
+
+	for (; cmd->cpages < cmd->npages; cmd->cpages += n) {
+		n = min_t(u64, cmd->npages - cmd->cpages, HMM_DUMMY_BATCH);
+		range.start = cmd->addr + (cmd->cpages << PAGE_SHIFT);
+		range.end = range.start + (n << PAGE_SHIFT);
+		/* A report, not a device page table: no retry needed. */
+		mmap_read_lock(hfile->mirror.mm);
+		ret = hmm_vma_get_pfns(&range);
+		mmap_read_unlock(hfile->mirror.mm);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++)
+			bytes[i] = snapshot_byte(pfns[i]);
+		if (copy_to_user(uptr + cmd->cpages, bytes, n))
+			return -EFAULT;
+	}
+	return 0;
+}
+
+static long cmd_counters(struct hmm_dummy_file *hfile, void __user *uarg)
+{
+	struct hmm_dummy_counters counters;
+
+	mutex_lock(&hfile->pt_lock);
+	counters = hfile->counters;
+	mutex_unlock(&hfile->pt_lock);
+	return copy_to_user(uarg, &counters, sizeof(counters)) ? -EFAULT : 0;
+}
+
+/**
+ * hmm_dummy_mirror_ioctl() - the commands on the mirrored address space
+ * @hfile: the file
+ * @cmd: the ioctl number
+ * @uarg: its user argument
+ *
+ * Context: Process context, may sleep.
+ * Return: 0, a negative errno, or -ENOTTY for a command not handled here.
+ */
+long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
+			    void __user *uarg)
+{
+	struct hmm_dummy_cmd dcmd;
+	void *bounce = NULL;
+	long ret;
+
+	switch (cmd) {
+	case HMM_DUMMY_COUNTERS:
+		return cmd_counters(hfile, uarg);
+	case HMM_DUMMY_READ:
+	case HMM_DUMMY_WRITE:
+	case HMM_DUMMY_SNAPSHOT:
+		break;
+	default:
+		return -ENOTTY;
+	}
+
+	if (copy_from_user(&dcmd, uarg, sizeof(dcmd)))
+		return -EFAULT;
+	ret = cmd_check(hfile, &dcmd);
+	if (ret)
+		return ret;
+	dcmd.cpages = 0;
+	dcmd.faults = 0;
+
+	if (cmd == HMM_DUMMY_SNAPSHOT) {
+		ret = cmd_snapshot(hfile, &dcmd);
+	} else {
+		bounce = kvmalloc(HMM_DUMMY_BATCH << PAGE_SHIFT, GFP_KERNEL);
+		if (!bounce)
+			return -ENOMEM;
+		ret = cmd_read_write(hfile, &dcmd, bounce, cmd == HMM_DUMMY_WRITE);
+		kvfree(bounce);
+	}
+	/* The counts tell how far a failed command got. */
+	if (copy_to_user(uarg, &dcmd, sizeof(dcmd)))
+		return -EFAULT;
+	return ret;
+}

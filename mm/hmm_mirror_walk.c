@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * HMM mirror range walk: read the CPU page table of a mirrored mm and
+ * report one entry per page, faulting pages in first when asked.
+ *
+ * The walk itself never sleeps on a page: when a page must be faulted in
+ * it stops, faults that one address with handle_mm_fault() and walks
+ * again from there. What the walk reports may be stale the moment the
+ * page table lock is dropped; the mirror's sequence count is what tells
+ * the driver, see include/linux/hmm_mirror.h.
+ */
+#include <linux/hmm_mirror.h>
+#include <linux/hugetlb.h>
+#include <linux/memremap.h>
+#include <linux/pagewalk.h>
+#include <linux/sched/signal.h>
+#include <linux/swapops.h>
+
+#include "internal.h"
+
+/* Consecutive faults at one address before giving up on a racing mm. */
+#define HMM_WALK_MAX_REFAULTS	16
+
+/**
+ * struct hmm_walk - the state of one walk
+ * @range: the range being filled
+ * @fault: fault in pages that are missing, rather than report them
+ * @write: with @fault, also fault in write access
+ * @fault_addr: where the walk stopped because a page must be faulted in
+ */
+struct hmm_walk {
+	struct hmm_mirror_range *range;
+	bool fault;
+	bool write;
+	unsigned long fault_addr;
+};
+
+static u64 *hmm_walk_entry(struct hmm_walk *hw, unsigned long addr)
+{
+	return &hw->range->pfns[(addr - hw->range->start) >> PAGE_SHIFT];
+}
+
+static void hmm_walk_fill(struct hmm_walk *hw, unsigned long addr,
+			  unsigned long end, u64 value)
+{
+	for (; addr < end; addr += PAGE_SIZE)
+		*hmm_walk_entry(hw, addr) = value;
+}
+
+/* Stop the walk so that the page at @addr gets faulted in. */
+static int hmm_walk_need_fault(struct hmm_walk *hw, unsigned long addr)
+{
+	hw->fault_addr = addr;
+	return -EBUSY;
+}
+
+/*
+ * No page at [addr, end): with a VMA it is a hole that a fault fills, or
+ * reports as not present; without one, nothing can ever be there.
+ */
+static int hmm_walk_hole(unsigned long addr, unsigned long end, int depth,
+			 struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+
+	if (!walk->vma) {
+		if (hw->fault)
+			return -EFAULT;
+		hmm_walk_fill(hw, addr, end, HMM_MIRROR_PFN_ERROR);
+		return 0;
+	}
+	if (hw->fault)
+		return hmm_walk_need_fault(hw, addr);
+	hmm_walk_fill(hw, addr, end, 0);
+	return 0;
+}
+
+/* Mappings that cannot be mirrored, or not with the access asked for. */
+static int hmm_walk_test(unsigned long start, unsigned long end, struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+	struct vm_area_struct *vma = walk->vma;
+
+	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP)) && (vma->vm_flags & VM_READ)) {
+		if (hw->fault && hw->write && !(vma->vm_flags & VM_WRITE))
+			return -EPERM;
+		return 0;
+	}
+	if (hw->fault)
+		return -EFAULT;
+	hmm_walk_fill(hw, start, end, HMM_MIRROR_PFN_ERROR);
+	return 1;	/* skip this VMA */
+}
+
+static u64 hmm_walk_present(unsigned long pfn, bool writable, unsigned int order)
+{
+	u64 entry = pfn | HMM_MIRROR_PFN_VALID |
+		    ((u64)order << HMM_MIRROR_PFN_ORDER_SHIFT);
+
+	if (is_zero_pfn(pfn))
+		return entry | HMM_MIRROR_PFN_ZERO;
+	return writable ? entry | HMM_MIRROR_PFN_WRITE : entry;
+}
+
+/* A huge PMD: report its pages in one go, under the PMD lock. */
+static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long addr,
+			     unsigned long end, struct mm_walk *walk)
+{
+	unsigned long pfn;
+	spinlock_t *ptl;	/* the PMD lock, held while reading it */
+	pmd_t pmd;
+	int ret = 0;
+
+	ptl = pmd_trans_huge_lock(pmdp, walk->vma);
+	if (!ptl) {
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	pmd = pmdp_get(pmdp);
+	if (hw->fault && hw->write && !pmd_write(pmd)) {
+		ret = hmm_walk_need_fault(hw, addr);
+	} else {
+		pfn = pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		for (; addr < end; addr += PAGE_SIZE, pfn++)
+			*hmm_walk_entry(hw, addr) =
+				hmm_walk_present(pfn, pmd_write(pmd), PMD_ORDER);
+	}
+	spin_unlock(ptl);
+	walk->action = ACTION_CONTINUE;
+	return ret;
+}
+
+static int hmm_walk_pmd(pmd_t *pmdp, unsigned long addr, unsigned long end,
+			struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+	pmd_t pmd = pmdp_get_lockless(pmdp);
+
+	if (pmd_trans_huge(pmd) || pmd_devmap(pmd))
+		return hmm_walk_huge_pmd(hw, pmdp, addr, end, walk);
+	if (!pmd_present(pmd)) {
+		/* A THP under migration: a fault waits for it to finish. */
+		walk->action = ACTION_CONTINUE;
+		return hmm_walk_hole(addr, end, 0, walk);
+	}
+	return 0;	/* a page table: walk its entries */
+}
+
+/* A swap entry: only device-private pages are reported as they are. */
+static int hmm_walk_swap(struct hmm_walk *hw, pte_t pte, unsigned long addr)
+{
+	swp_entry_t entry = pte_to_swp_entry(pte);
+	struct page *page;
+	u64 value;
+
+	if (is_device_private_entry(entry)) {
+		page = pfn_swap_entry_to_page(entry);
+		value = page_to_pfn(page) | HMM_MIRROR_PFN_DEVICE_PRIVATE;
+		if (is_writable_device_private_entry(entry))
+			value |= HMM_MIRROR_PFN_WRITE;
+		if (page->pgmap->owner == hw->range->dev_owner) {
+			/* The device's own memory: it needs no fault. */
+			*hmm_walk_entry(hw, addr) = value | HMM_MIRROR_PFN_VALID |
+						    HMM_MIRROR_PFN_DEVICE_LOCAL;
+			return 0;
+		}
+		if (!hw->fault) {
+			*hmm_walk_entry(hw, addr) = value;
+			return 0;
+		}
+		/* Another device's page: the fault brings it back to RAM. */
+		return hmm_walk_need_fault(hw, addr);
+	}
+	if (hw->fault)
+		return hmm_walk_need_fault(hw, addr);
+	*hmm_walk_entry(hw, addr) = 0;
+	return 0;
+}
+
+static int hmm_walk_pte(pte_t *ptep, unsigned long addr, unsigned long next,
+			struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+	pte_t pte = ptep_get(ptep);
+
+	if (pte_none(pte))
+		return hmm_walk_hole(addr, next, 0, walk);
+	if (!pte_present(pte))
+		return hmm_walk_swap(hw, pte, addr);
+	if (hw->fault && hw->write && !pte_write(pte))
+		return hmm_walk_need_fault(hw, addr);
+	/* A special pte with no struct page behind it cannot be mirrored. */
+	if (pte_special(pte) && !is_zero_pfn(pte_pfn(pte))) {
+		if (hw->fault)
+			return -EFAULT;
+		*hmm_walk_entry(hw, addr) = HMM_MIRROR_PFN_ERROR;
+		return 0;
+	}
+	*hmm_walk_entry(hw, addr) = hmm_walk_present(pte_pfn(pte), pte_write(pte), 0);
+	return 0;
+}
+
+static int hmm_walk_hugetlb(pte_t *ptep, unsigned long hmask, unsigned long addr,
+			    unsigned long end, struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+	struct hstate *h = hstate_vma(walk->vma);
+	unsigned long pfn;
+	spinlock_t *ptl;	/* the huge page table lock */
+	pte_t pte;
+
+	ptl = huge_pte_lock(h, walk->mm, ptep);
+	pte = huge_ptep_get(walk->mm, addr, ptep);
+	if (!pte_present(pte) || (hw->fault && hw->write && !huge_pte_write(pte))) {
+		spin_unlock(ptl);
+		return hmm_walk_hole(addr, end, 0, walk);
+	}
+	pfn = pte_pfn(pte) + ((addr & ~hmask) >> PAGE_SHIFT);
+	for (; addr < end; addr += PAGE_SIZE, pfn++)
+		*hmm_walk_entry(hw, addr) =
+			hmm_walk_present(pfn, huge_pte_write(pte), huge_page_order(h));
+	spin_unlock(ptl);
+	return 0;
+}
+
+static const struct mm_walk_ops hmm_walk_ops = {
+	.test_walk = hmm_walk_test,
+	.pte_hole = hmm_walk_hole,
+	.pmd_entry = hmm_walk_pmd,
+	.pte_entry = hmm_walk_pte,
+	.hugetlb_entry = hmm_walk_hugetlb,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
+/* Fault in one page the way a CPU access of that kind would. */
+static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write)
+{
+	unsigned int flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0);
+	struct vm_area_struct *vma = vma_lookup(mm, addr);
+	vm_fault_t ret;
+
+	if (!vma)
+		return -EFAULT;
+	ret = handle_mm_fault(vma, addr, flags, NULL);
+	if (ret & VM_FAULT_OOM)
+		return -ENOMEM;
+	if (ret & VM_FAULT_ERROR)
+		return -EFAULT;
+	return 0;
+}
+
+static int hmm_walk_range(struct hmm_mirror_range *range, bool fault, bool write)
+{
+	struct hmm_mirror *mirror = range->mirror;
+	struct hmm_walk hw = {
+		.range = range,
+		.fault = fault,
+		.write = write,
+	};
+	unsigned long addr = range->start, last = 0;
+	unsigned int refaults = 0;
+	int ret;
+
+	if (!mirror || !mirror->mm)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(range->start) || !PAGE_ALIGNED(range->end) ||
+	    range->start >= range->end)
+		return -EINVAL;
+	/* Nothing of the process lives above its task size. */
+	if (range->end > mirror->mm->task_size)
+		return -EFAULT;
+	mmap_assert_locked(mirror->mm);
+
+	for (;;) {
+		ret = walk_page_range(mirror->mm, addr, range->end, &hmm_walk_ops, &hw);
+		if (ret != -EBUSY)
+			return ret;
+		/* The walk stopped at hw.fault_addr: fault it in, walk on. */
+		refaults = hw.fault_addr == last ? refaults + 1 : 0;
+		if (refaults > HMM_WALK_MAX_REFAULTS)
+			return -EBUSY;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		last = hw.fault_addr;
+		ret = hmm_walk_fault(mirror->mm, last, write);
+		if (ret)
+			return ret;
+		addr = last;
+	}
+}
+
+/**
+ * hmm_vma_get_pfns() - snapshot a range of a mirrored mm
+ * @range: the range, with @range->pfns to fill
+ *
+ * Reports each page as the CPU page table has it, faulting nothing in: 0
+ * for a page that is not present, HMM_MIRROR_PFN_ERROR where nothing can
+ * be mirrored (no VMA, no read access, I/O mappings).
+ *
+ * Context: Process context. The caller holds the mmap_lock of the
+ * mirrored mm (for read) and a sequence count from
+ * hmm_mirror_read_begin().
+ * Return: 0; -EINVAL for a badly aligned or empty range; -EFAULT for a
+ * range beyond the mm's task size.
+ */
+int hmm_vma_get_pfns(struct hmm_mirror_range *range)
+{
+	return hmm_walk_range(range, false, false);
+}
+EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
+
+/**
+ * hmm_vma_fault_pfns() - fault in a range of a mirrored mm and report it
+ * @range: the range, with @range->pfns to fill
+ * @write: fault in write access too, breaking copy-on-write
+ *
+ * Faults in every page of the range the way a CPU access would, and
+ * reports them all valid. Device-private pages of another owner are
+ * brought back to RAM; those of @range->dev_owner are reported as they
+ * are.
+ *
+ * Context: Process context, may sleep. The caller holds the mmap_lock of
+ * the mirrored mm (for read) and a sequence count from
+ * hmm_mirror_read_begin().
+ * Return: 0; -EFAULT when part of the range has no VMA, no read access,
+ * or is an I/O mapping, or the fault failed; -EPERM for write access to a
+ * read-only mapping; -ENOMEM; -EINTR on a fatal signal; -EBUSY when the
+ * page table kept changing under the walk; -EINVAL for a bad range.
+ */
+int hmm_vma_fault_pfns(struct hmm_mirror_range *range, bool write)
+{
+	return hmm_walk_range(range, true, write);
+}
+EXPORT_SYMBOL_GPL(hmm_vma_fault_pfns);
