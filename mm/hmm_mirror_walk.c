@@ -111,12 +111,14 @@ static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long add
 	pmd_t pmd;
 	int ret = 0;
 
-	ptl = pmd_trans_huge_lock(pmdp, walk->vma);
-	if (!ptl) {
+	/* Check again under the lock: the PMD may have been split. */
+	ptl = pmd_lock(walk->mm, pmdp);
+	pmd = pmdp_get(pmdp);
+	if (!pmd_trans_huge(pmd) && !pmd_devmap(pmd)) {
+		spin_unlock(ptl);
 		walk->action = ACTION_AGAIN;
 		return 0;
 	}
-	pmd = pmdp_get(pmdp);
 	if (hw->fault && hw->write && !pmd_write(pmd)) {
 		ret = hmm_walk_need_fault(hw, addr);
 	} else {
