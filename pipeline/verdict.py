@@ -23,7 +23,7 @@ SPLATS = re.compile(
     r"inconsistent lock state|suspicious RCU usage|"
     r"sleeping function called from invalid context|unreferenced object|"
     r"memory leaks|blocked for more than|Call Trace:|UBSAN:")
-RESULT = re.compile(r"^(not ok|ok) \d+ (.*?)(?: # (SKIP|TIMEOUT|XFAIL)\b.*)?$")
+RESULT = re.compile(r"^(not ok|ok) \d+ (.*?)(?: # (SKIP|TIMEOUT|XFAIL|\S+)\b.*)?$")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

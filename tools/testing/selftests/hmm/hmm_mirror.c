@@ -27,7 +27,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <linux/hmm_dummy.h>
@@ -312,55 +312,20 @@ static int wait_child(pid_t pid)
 	return WEXITSTATUS(status);
 }
 
-static int send_fd(int sock, int fd)
+/*
+ * Take a duplicate of file descriptor @fd of process @pid, the way a
+ * debugger would: pidfd_getfd() needs no sockets in the test kernel.
+ */
+static int steal_fd(pid_t pid, int fd)
 {
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	char byte = 'f';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *cm;
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	int ret;
 
-	memset(&ctl, 0, sizeof(ctl));
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(sock, &msg, 0) == 1 ? 0 : -1;
-}
-
-static int recv_fd(int sock)
-{
-	union {
-		struct cmsghdr hdr;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	char byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = ctl.buf,
-		.msg_controllen = sizeof(ctl.buf),
-	};
-	struct cmsghdr *cm;
-	int fd;
-
-	if (recvmsg(sock, &msg, 0) != 1)
+	if (pidfd < 0)
 		return -1;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
+	ret = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return ret;
 }
 
 /*
@@ -1053,9 +1018,9 @@ TEST_F(mirror, child_exit_leaves_parent_mirror)
 
 /*
  * Child side of opener_exit_releases_once: open the device, mirror some
- * memory, pass the file to the parent, wait for its go and exit.
+ * memory, let the parent take the file, wait for its go and exit.
  */
-static int opener_child(int dev, int sock, size_t psz)
+static int opener_child(int dev, int up, int down, size_t psz)
 {
 	size_t len = 4 * psz;
 	unsigned char *buf = malloc(len);
@@ -1071,9 +1036,10 @@ static int opener_child(int dev, int sock, size_t psz)
 		return 2;
 	if (dev_read(fd, p, buf, 4, NULL) || pat_diff(buf, len, 43) != -1)
 		return 3;
-	if (send_fd(sock, fd))
+	/* Tell the parent which descriptor to take, wait for its go. */
+	if (write(up, &fd, sizeof(fd)) != sizeof(fd))
 		return 4;
-	if (read(sock, &b, 1) != 1)
+	if (read(down, &b, 1) != 1)
 		return 5;
 	return 0;
 }
@@ -1091,24 +1057,28 @@ TEST_F(mirror, opener_exit_releases_once)
 	struct hmm_dummy_info i0, i1;
 	struct hmm_dummy_counters c;
 	void *p = map_anon(len, MAP_PRIVATE);
-	int sv[2], rfd;
+	int up[2], down[2], cfd, rfd;
 	pid_t pid;
 
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(MAP_FAILED, p);
 	pat_fill(p, len, 45);
 	ASSERT_EQ(0, get_info(self->fd, &i0));
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	ASSERT_EQ(0, pipe(up));
+	ASSERT_EQ(0, pipe(down));
 
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
-		close(sv[0]);
-		_exit(opener_child(self->dev, sv[1], self->psz));
+		close(up[0]);
+		close(down[1]);
+		_exit(opener_child(self->dev, up[1], down[0], self->psz));
 	}
-	close(sv[1]);
-	rfd = recv_fd(sv[0]);
-	ASSERT_LE(0, rfd);
+	close(up[1]);
+	close(down[0]);
+	ASSERT_EQ(sizeof(cfd), read(up[0], &cfd, sizeof(cfd)));
+	rfd = steal_fd(pid, cfd);
+	ASSERT_LE(0, rfd) TH_LOG("pidfd_getfd: %s", strerror(errno));
 
 	/* The child is alive: its mirror is registered and not released. */
 	ASSERT_EQ(0, get_info(self->fd, &i1));
@@ -1118,7 +1088,7 @@ TEST_F(mirror, opener_exit_releases_once)
 	ASSERT_EQ(0U, c.released);
 	ASSERT_LE(4U, c.mirrored);
 
-	ASSERT_EQ(1, write(sv[0], "g", 1));
+	ASSERT_EQ(1, write(down[1], "g", 1));
 	ASSERT_EQ(0, wait_child(pid));
 
 	ASSERT_EQ(0, get_counters(rfd, &c));
@@ -1141,7 +1111,8 @@ TEST_F(mirror, opener_exit_releases_once)
 	ASSERT_EQ(0, get_counters(self->fd, &c));
 	ASSERT_EQ(0U, c.released);
 	good_read(_metadata, self->fd, p, len, self->psz, 45);
-	close(sv[0]);
+	close(up[0]);
+	close(down[1]);
 	ASSERT_EQ(0, munmap(p, len));
 	free(buf);
 }
