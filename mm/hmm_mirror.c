@@ -93,9 +93,11 @@ static bool hmm_invalidate(struct mmu_interval_notifier *range,
 				 srcu_read_lock_held(&hmm_mirror_srcu)) {
 		int ret = mirror->ops->update(mirror, &update);
 
-		if (ret) {
-			/* Only a non-blocking update may give up. */
-			WARN_ON_ONCE(update.blockable || ret != -EAGAIN);
+		if (!ret)
+			continue;
+		/* Only a non-blocking update may give up; a blocking one goes on. */
+		WARN_ON_ONCE(update.blockable || ret != -EAGAIN);
+		if (!update.blockable) {
 			done = false;
 			break;
 		}
@@ -183,7 +185,7 @@ static const struct mmu_notifier_ops hmm_notifier_ops = {
  * Context: Process context, may sleep. Takes mmap_lock: the caller must
  * not hold it.
  * Return: 0; -EINVAL when @mirror has no ops; -ESRCH when @mm has no
- * users left; -ENOMEM.
+ * users left; -ENOMEM; -EINTR when a signal interrupted the registration.
  */
 int hmm_mirror_register(struct hmm_mirror *mirror, struct mm_struct *mm)
 {
@@ -234,8 +236,9 @@ EXPORT_SYMBOL_GPL(hmm_mirror_register);
  * waits for any update() still running on @mirror. Once this returns HMM
  * never touches @mirror again and it may be freed.
  *
- * Context: Process context, may sleep. Must not be called from the
- * mirror's own callbacks, nor with a lock that they take.
+ * Context: Process context, may sleep. Must not be called from a mirror
+ * callback, nor with a lock that the update() of any mirror, of any mm,
+ * may take: it waits for all running updates.
  */
 void hmm_mirror_unregister(struct hmm_mirror *mirror)
 {

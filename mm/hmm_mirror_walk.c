@@ -5,7 +5,9 @@
  *
  * The walk itself never sleeps on a page: when a page must be faulted in
  * it stops, faults that one address with handle_mm_fault() and walks
- * again from there. What the walk reports may be stale the moment the
+ * again from there. Page tables are walked by the generic walker, which
+ * may split a huge PMD that appears between our look at the PMD and its
+ * look (a file THP mapped by a racing fault): a rare, harmless split. What the walk reports may be stale the moment the
  * page table lock is dropped; the mirror's sequence count is what tells
  * the driver, see include/linux/hmm_mirror.h.
  */
@@ -123,9 +125,49 @@ static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long add
 		ret = hmm_walk_need_fault(hw, addr);
 	} else {
 		pfn = pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
+		for (; addr < end; addr += PAGE_SIZE, pfn++) {
+			u64 *entry = hmm_walk_entry(hw, addr);
+
+			*entry = hmm_walk_present(pfn, pmd_write(pmd), PMD_ORDER);
+			if (is_huge_zero_pmd(pmd))
+				*entry |= HMM_MIRROR_PFN_ZERO;
+		}
+	}
+	spin_unlock(ptl);
+	walk->action = ACTION_CONTINUE;
+	return ret;
+}
+
+/*
+ * A huge PUD (device DAX): report it as it is. Left to the generic walk
+ * it would be split, which for DAX means unmapped.
+ */
+static int hmm_walk_pud(pud_t *pudp, unsigned long addr, unsigned long end,
+			struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+	unsigned long pfn;
+	spinlock_t *ptl;	/* the PUD lock, held while reading it */
+	pud_t pud;
+	int ret = 0;
+
+	if (!pud_leaf(pudp_get(pudp)))
+		return 0;	/* a PMD table, or nothing: walk on */
+
+	ptl = pud_lock(walk->mm, pudp);
+	pud = pudp_get(pudp);
+	if (!pud_leaf(pud) || !pud_present(pud)) {
+		spin_unlock(ptl);
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	if (hw->fault && hw->write && !pud_write(pud)) {
+		ret = hmm_walk_need_fault(hw, addr);
+	} else {
+		pfn = pud_pfn(pud) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
 		for (; addr < end; addr += PAGE_SIZE, pfn++)
 			*hmm_walk_entry(hw, addr) =
-				hmm_walk_present(pfn, pmd_write(pmd), PMD_ORDER);
+				hmm_walk_present(pfn, pud_write(pud), PUD_ORDER);
 	}
 	spin_unlock(ptl);
 	walk->action = ACTION_CONTINUE;
@@ -228,6 +270,7 @@ static int hmm_walk_hugetlb(pte_t *ptep, unsigned long hmask, unsigned long addr
 static const struct mm_walk_ops hmm_walk_ops = {
 	.test_walk = hmm_walk_test,
 	.pte_hole = hmm_walk_hole,
+	.pud_entry = hmm_walk_pud,
 	.pmd_entry = hmm_walk_pmd,
 	.pte_entry = hmm_walk_pte,
 	.hugetlb_entry = hmm_walk_hugetlb,

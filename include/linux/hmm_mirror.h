@@ -64,7 +64,8 @@ enum hmm_update_event {
 /**
  * struct hmm_update - one invalidation, as passed to a mirror
  * @start: first address of the range, page aligned
- * @end: end of the range, exclusive, page aligned
+ * @end: end of the range, exclusive, page aligned (ULONG_MAX for
+ *	@HMM_UPDATE_RELEASE)
  * @event: what is happening to the range
  * @blockable: false when the callback must not sleep (the OOM reaper):
  *	it may then return -EAGAIN instead of waiting for a lock
@@ -124,7 +125,7 @@ bool hmm_mirror_read_retry(struct hmm_mirror *mirror, unsigned long seq);
  * VALID: the page is present and the CPU may read it.
  * WRITE: the CPU may write it too.
  * ERROR: the page cannot be mirrored (no access, or an I/O mapping).
- * ZERO: the page is the shared zero page.
+ * ZERO: the page is the shared zero page (or the huge zero page).
  * DEVICE_PRIVATE: a device-private page, which the CPU cannot access.
  * DEVICE_LOCAL: a device-private page owned by &hmm_mirror_range.dev_owner.
  * The order says the page is mapped by an entry of 2^order pages.

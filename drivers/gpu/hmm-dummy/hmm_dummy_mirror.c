@@ -21,6 +21,9 @@
 /* Pages handled per round: the bounce buffer and the pfn array. */
 #define HMM_DUMMY_BATCH		64
 
+/* Walks thrown back by a CPU page table that keeps changing, in a row. */
+#define HMM_DUMMY_MAX_BUSY	8
+
 /* Tag of a device page table entry the device may write through. */
 #define HMM_DUMMY_PT_WRITE	1
 
@@ -177,6 +180,7 @@ static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 		.dev_owner = hfile->hdev,
 	};
 	struct mm_struct *mm = hfile->mirror.mm;
+	unsigned int busy = 0;
 	unsigned long seq;
 	int ret;
 
@@ -187,8 +191,10 @@ static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 		mmap_read_lock(mm);
 		ret = hmm_vma_fault_pfns(&range, write);
 		mmap_read_unlock(mm);
-		if (ret == -EBUSY)
+		if (ret == -EBUSY && ++busy < HMM_DUMMY_MAX_BUSY) {
+			cond_resched();
 			continue;
+		}
 		if (ret)
 			return ret;
 
