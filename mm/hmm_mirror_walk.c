@@ -5,11 +5,13 @@
  *
  * The walk itself never sleeps on a page: when a page must be faulted in
  * it stops, faults that one address with handle_mm_fault() and walks
- * again from there. Page tables are walked by the generic walker, which
- * may split a huge PMD that appears between our look at the PMD and its
- * look (a file THP mapped by a racing fault): a rare, harmless split. What the walk reports may be stale the moment the
+ * again from there. What the walk reports may be stale the moment the
  * page table lock is dropped; the mirror's sequence count is what tells
  * the driver, see include/linux/hmm_mirror.h.
+ *
+ * Page tables are walked by the generic walker, which may split a huge
+ * PMD that appears between our look at the PMD and its own (a file THP
+ * mapped by a racing fault): a rare split, harmless to the result.
  */
 #include <linux/hmm_mirror.h>
 #include <linux/hugetlb.h>
@@ -104,6 +106,16 @@ static u64 hmm_walk_present(unsigned long pfn, bool writable, unsigned int order
 	return writable ? entry | HMM_MIRROR_PFN_WRITE : entry;
 }
 
+/* Report the pages of a huge mapping of @pfn, from @addr to @end. */
+static void hmm_walk_fill_huge(struct hmm_walk *hw, unsigned long addr, unsigned long end,
+			       unsigned long pfn, bool writable, unsigned int order, bool zero)
+{
+	u64 flags = zero ? HMM_MIRROR_PFN_ZERO : 0;
+
+	for (; addr < end; addr += PAGE_SIZE, pfn++)
+		*hmm_walk_entry(hw, addr) = hmm_walk_present(pfn, writable, order) | flags;
+}
+
 /* A huge PMD: report its pages in one go, under the PMD lock. */
 static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long addr,
 			     unsigned long end, struct mm_walk *walk)
@@ -125,13 +137,8 @@ static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long add
 		ret = hmm_walk_need_fault(hw, addr);
 	} else {
 		pfn = pmd_pfn(pmd) + ((addr & ~PMD_MASK) >> PAGE_SHIFT);
-		for (; addr < end; addr += PAGE_SIZE, pfn++) {
-			u64 *entry = hmm_walk_entry(hw, addr);
-
-			*entry = hmm_walk_present(pfn, pmd_write(pmd), PMD_ORDER);
-			if (is_huge_zero_pmd(pmd))
-				*entry |= HMM_MIRROR_PFN_ZERO;
-		}
+		hmm_walk_fill_huge(hw, addr, end, pfn, pmd_write(pmd), PMD_ORDER,
+				   is_huge_zero_pmd(pmd));
 	}
 	spin_unlock(ptl);
 	walk->action = ACTION_CONTINUE;
@@ -165,9 +172,7 @@ static int hmm_walk_pud(pud_t *pudp, unsigned long addr, unsigned long end,
 		ret = hmm_walk_need_fault(hw, addr);
 	} else {
 		pfn = pud_pfn(pud) + ((addr & ~PUD_MASK) >> PAGE_SHIFT);
-		for (; addr < end; addr += PAGE_SIZE, pfn++)
-			*hmm_walk_entry(hw, addr) =
-				hmm_walk_present(pfn, pud_write(pud), PUD_ORDER);
+		hmm_walk_fill_huge(hw, addr, end, pfn, pud_write(pud), PUD_ORDER, false);
 	}
 	spin_unlock(ptl);
 	walk->action = ACTION_CONTINUE;
@@ -260,9 +265,7 @@ static int hmm_walk_hugetlb(pte_t *ptep, unsigned long hmask, unsigned long addr
 		return hmm_walk_hole(addr, end, 0, walk);
 	}
 	pfn = pte_pfn(pte) + ((addr & ~hmask) >> PAGE_SHIFT);
-	for (; addr < end; addr += PAGE_SIZE, pfn++)
-		*hmm_walk_entry(hw, addr) =
-			hmm_walk_present(pfn, huge_pte_write(pte), huge_page_order(h));
+	hmm_walk_fill_huge(hw, addr, end, pfn, huge_pte_write(pte), huge_page_order(h), false);
 	spin_unlock(ptl);
 	return 0;
 }
