@@ -37,7 +37,7 @@ gcc -static -O2 -Wall -isystem "$kbuild/usr/include" -I "$SRC_TREE" \
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
 
 mem=1G
-[ "$flavour" = check ] && mem=3G
+[ "$flavour" = check ] && mem=2G
 accel=tcg
 # KVM hangs on these machines; use it only when asked to.
 [ "${HMM_KVM:-0}" = 1 ] && accel=kvm
