@@ -27,6 +27,13 @@ verdict() {	# verdict MODE [verdict.py options]
 	return $rc
 }
 
+finish() {	# finish MODE: judge the guest's console, print the total, exit
+	local rc=0
+	verdict "$1" --pristine "$P/pristine/hmm-tests.txt" || rc=$?
+	echo "==> total $(($(date +%s) - t0))s"
+	exit $rc
+}
+
 case "$job" in
 series)
 	prepare
@@ -36,10 +43,7 @@ run)
 	stage apply "$P/apply.sh"
 	stage build-plain "$P/build.sh" plain "$(cat "$OUT/applied-head")"
 	stage guest-plain "$P/guest.sh" plain run
-	rc=0
-	verdict run --pristine "$P/pristine/hmm-tests.txt" || rc=$?
-	echo "==> total $(($(date +%s) - t0))s"
-	exit $rc
+	finish run
 	;;
 check)
 	prepare
@@ -49,10 +53,7 @@ check)
 	stage warnings "$P/warnings.sh"
 	stage build-check "$P/build.sh" check "$(cat "$OUT/applied-head")"
 	stage guest-check "$P/guest.sh" check check
-	rc=0
-	verdict check --pristine "$P/pristine/hmm-tests.txt" || rc=$?
-	echo "==> total $(($(date +%s) - t0))s"
-	exit $rc
+	finish check
 	;;
 pristine)
 	prepare
