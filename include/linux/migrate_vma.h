@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * migrate_vma(): move the memory behind a range of a process address space
+ * to memory a driver allocates, typically device-private memory, and back.
+ *
+ * See Documentation/mm/hmm-mirror.rst for how a driver puts it together
+ * with a mirror.
+ */
+#ifndef _LINUX_MIGRATE_VMA_H
+#define _LINUX_MIGRATE_VMA_H
+
+#include <linux/migrate.h>
+#include <linux/mm_types.h>
+
+/* The core copies the data instead of alloc_and_copy(); see below. */
+#define MIGRATE_VMA_CORE_COPY	(1UL << 0)
+
+/**
+ * struct migrate_vma_ops - what a driver supplies to migrate_vma()
+ * @alloc_and_copy: allocate the destination pages and copy the data
+ * @finalize_and_map: see which pages moved and update the device's mapping
+ * @pgmap_owner: the &dev_pagemap.owner of the caller's device-private
+ *	memory. Device-private pages are collected only when their owner is
+ *	this value, so a driver moves its own pages and no other device's.
+ *	NULL collects no device-private page.
+ * @flags: MIGRATE_VMA_CORE_COPY or 0
+ *
+ * Both callbacks get the arrays of one call: entry i describes the page at
+ * @start + i * PAGE_SIZE (or, from migrate_vma_evict(), the i-th page
+ * given; @vma is then NULL and @start and @end are 0).
+ *
+ * alloc_and_copy() runs once every source page that can move is locked,
+ * unmapped (the CPU would wait on a migration entry) and known not to be
+ * pinned. Such an entry of @src has MIGRATE_PFN_MIGRATE set and, unless
+ * the address had no page (an empty or zero-page entry in anonymous
+ * memory, which the caller may fill), MIGRATE_PFN_VALID with the source
+ * pfn; MIGRATE_PFN_WRITE tells that the CPU may write the page. For each
+ * entry it wants to move, the callback allocates a page, copies the data
+ * (unless MIGRATE_VMA_CORE_COPY is set) and stores migrate_pfn(pfn) |
+ * MIGRATE_PFN_LOCKED in @dst, the destination page locked and holding one
+ * reference the core will drop. An entry left 0 stays where it is. Moving
+ * device-private memory back to RAM is the one case where a driver that
+ * cannot move a page may instead store MIGRATE_PFN_ERROR: the page is
+ * dropped and a later CPU access to the address raises SIGBUS (not
+ * honoured by migrate_vma_evict(), which keeps such a page in place).
+ *
+ * With MIGRATE_VMA_CORE_COPY, alloc_and_copy() only allocates and the core
+ * copies each page after the struct page metadata moved, or zeroes the
+ * destination of an empty entry. The CPU cannot reach device-private
+ * memory, so under this flag an entry with a device-private source or
+ * destination is not migrated.
+ *
+ * finalize_and_map() runs after the metadata of each page moved, with
+ * source and destination still locked and the mmap lock still held, so
+ * the driver can update its page table before anyone else can touch the
+ * pages. An entry whose move succeeded still has MIGRATE_PFN_MIGRATE in
+ * @src; a failed one lost it and its destination, if any, is freed.
+ *
+ * Neither callback may change @src; finalize_and_map() may not change
+ * @dst either.
+ */
+struct migrate_vma_ops {
+	void (*alloc_and_copy)(struct vm_area_struct *vma, const unsigned long *src,
+			       unsigned long *dst, unsigned long start,
+			       unsigned long end, void *private);
+	void (*finalize_and_map)(struct vm_area_struct *vma, const unsigned long *src,
+				 const unsigned long *dst, unsigned long start,
+				 unsigned long end, void *private);
+	void *pgmap_owner;
+	unsigned long flags;
+};
+
+int migrate_vma(const struct migrate_vma_ops *ops, struct vm_area_struct *vma,
+		unsigned long start, unsigned long end, unsigned long *src,
+		unsigned long *dst, void *private);
+int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
+		      unsigned long *dst, unsigned long npages, void *private);
+
+#endif /* _LINUX_MIGRATE_VMA_H */

@@ -1,0 +1,732 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * migrate_vma(): move the pages behind a range of one VMA to memory the
+ * caller allocates, device-private memory above all, and bring such
+ * memory back to RAM.
+ *
+ * The work is split in five phases, one function each:
+ *
+ *   collect   walk the CPU page table; take a reference on every page that
+ *             may move, and note empty anonymous entries a driver may fill
+ *   prepare   lock the pages and take them off the LRU; drop pinned ones
+ *   unmap     replace each mapping by a migration entry, so the CPU waits
+ *             instead of touching the page; restore the pages that turn out
+ *             pinned after all
+ *             -> the driver's alloc_and_copy()
+ *   pages     move the struct page metadata to the destination; install
+ *             the destination of an empty entry
+ *             -> the driver's finalize_and_map()
+ *   finalize  map the destination, or the source again where the move
+ *             failed; unlock and release everything
+ *
+ * Entry i of the arrays describes one page. Between the phases the entries
+ * say what the core holds: a source entry with MIGRATE_PFN_VALID is a page
+ * the core has a reference on (and, from prepare on, the lock of); one
+ * with MIGRATE_PFN_MIGRATE is still on its way. A page the core gives up
+ * on is released at once and its entry cleared, so it stays where it was.
+ */
+#include <linux/highmem.h>
+#include <linux/memcontrol.h>
+#include <linux/migrate_vma.h>
+#include <linux/mm.h>
+#include <linux/mm_inline.h>
+#include <linux/mmu_notifier.h>
+#include <linux/pagewalk.h>
+#include <linux/rmap.h>
+#include <linux/swapops.h>
+#include <linux/userfaultfd_k.h>
+
+#include "internal.h"
+
+/**
+ * struct migrate_vma_state - one call of migrate_vma() or migrate_vma_evict()
+ * @ops: the caller's callbacks, owner and flags
+ * @vma: the VMA of the range, or NULL when evicting pages by pfn
+ * @start: address of entry 0 (0 when evicting)
+ * @src: source entries, MIGRATE_PFN_* of the source pages
+ * @dst: destination entries, filled by alloc_and_copy()
+ * @npages: number of entries filled so far by collect, then in all
+ * @cpages: entries still marked MIGRATE_PFN_MIGRATE
+ */
+struct migrate_vma_state {
+	const struct migrate_vma_ops *ops;
+	struct vm_area_struct *vma;
+	unsigned long start;
+	unsigned long *src;
+	unsigned long *dst;
+	unsigned long npages;
+	unsigned long cpages;
+};
+
+static void add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
+{
+	mv->dst[mv->npages] = 0;
+	mv->src[mv->npages++] = mpfn;
+	if (mpfn & MIGRATE_PFN_MIGRATE)
+		mv->cpages++;
+}
+
+static bool core_copies(const struct migrate_vma_state *mv)
+{
+	return mv->ops->flags & MIGRATE_VMA_CORE_COPY;
+}
+
+/*
+ * An address without a page can be given one, but only in anonymous
+ * memory: anything else is backed by a file the page would not be part of.
+ */
+static unsigned long empty_entry(struct vm_area_struct *vma)
+{
+	return vma_is_anonymous(vma) ? MIGRATE_PFN_MIGRATE : 0;
+}
+
+static int collect_hole(unsigned long start, unsigned long end, int depth,
+			struct mm_walk *walk)
+{
+	struct migrate_vma_state *mv = walk->private;
+	unsigned long addr;
+
+	for (addr = start; addr < end; addr += PAGE_SIZE)
+		add_entry(mv, empty_entry(walk->vma));
+	return 0;
+}
+
+static void skip_range(struct migrate_vma_state *mv, unsigned long start,
+		       unsigned long end)
+{
+	for (; start < end; start += PAGE_SIZE)
+		add_entry(mv, 0);
+}
+
+/* A swap pte: only the caller's own device-private pages can move. */
+static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
+{
+	swp_entry_t entry = pte_to_swp_entry(pte);
+	unsigned long mpfn;
+	struct page *page;
+
+	if (!is_device_private_entry(entry))
+		return 0;
+	page = pfn_swap_entry_to_page(entry);
+	if (!mv->ops->pgmap_owner || page->pgmap->owner != mv->ops->pgmap_owner)
+		return 0;
+	/* The mapping holds a reference, and the pte lock holds the mapping. */
+	folio_get(page_folio(page));
+	mpfn = migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_MIGRATE;
+	if (is_writable_device_private_entry(entry))
+		mpfn |= MIGRATE_PFN_WRITE;
+	return mpfn;
+}
+
+/*
+ * The entry for one pte, called under the pte lock. A large folio is not
+ * recorded but handed back in @large, with a reference, to be split.
+ */
+static unsigned long collect_pte(struct migrate_vma_state *mv, unsigned long addr,
+				 pte_t pte, struct folio **large)
+{
+	struct vm_area_struct *vma = mv->vma;
+	struct folio *folio;
+	struct page *page;
+	unsigned long mpfn;
+
+	if (pte_none(pte))
+		return empty_entry(vma);
+	if (!pte_present(pte))
+		return collect_swap_pte(mv, pte);
+
+	page = vm_normal_page(vma, addr, pte);
+	if (!page)	/* the zero page can be replaced like an empty entry */
+		return is_zero_pfn(pte_pfn(pte)) ? empty_entry(vma) : 0;
+	folio = page_folio(page);
+	/* File pages belong to their file, KSM pages to several places. */
+	if (!folio_test_anon(folio) || folio_test_ksm(folio) ||
+	    folio_is_zone_device(folio))
+		return 0;
+	folio_get(folio);
+	if (folio_test_large(folio)) {
+		*large = folio;
+		return 0;
+	}
+	mpfn = migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_MIGRATE;
+	if (pte_write(pte))
+		mpfn |= MIGRATE_PFN_WRITE;
+	return mpfn;
+}
+
+/*
+ * Split a large folio met while collecting, so that its pages can move one
+ * by one. Consumes the reference collect_pte() took.
+ */
+static bool split_large_folio(struct folio *folio)
+{
+	bool split;
+
+	folio_lock(folio);
+	split = !split_folio(folio);
+	folio_unlock(folio);
+	folio_put(folio);
+	return split;
+}
+
+/* Collect the ptes of [addr, end) under one pte lock; return where it stopped. */
+static unsigned long collect_ptes(struct migrate_vma_state *mv, pmd_t *pmdp,
+				  unsigned long addr, unsigned long end,
+				  struct folio **large)
+{
+	spinlock_t *ptl;	/* the pte lock of this page table */
+	pte_t *base;
+	int i;
+
+	base = pte_offset_map_lock(mv->vma->vm_mm, pmdp, addr, &ptl);
+	if (!base)
+		return addr;	/* the page table went away: look again */
+	for (i = 0; addr < end; addr += PAGE_SIZE, i++) {
+		unsigned long mpfn = collect_pte(mv, addr, ptep_get(base + i), large);
+
+		if (*large)
+			break;
+		add_entry(mv, mpfn);
+	}
+	pte_unmap_unlock(base, ptl);
+	return addr;
+}
+
+static int collect_pmd(pmd_t *pmdp, unsigned long addr, unsigned long end,
+		       struct mm_walk *walk)
+{
+	struct migrate_vma_state *mv = walk->private;
+	unsigned long split_at = ULONG_MAX, next;
+	struct folio *large;
+	pmd_t pmd;
+
+	pmd = pmdp_get_lockless(pmdp);
+	if (pmd_trans_huge(pmd)) {
+		/* THP or huge zero page: map it with ptes, then look again. */
+		split_huge_pmd(mv->vma, pmdp, addr);
+		pmd = pmdp_get_lockless(pmdp);
+	}
+	if (pmd_none(pmd))
+		return collect_hole(addr, end, -1, walk);
+	if (!pmd_present(pmd) || pmd_trans_huge(pmd)) {
+		/* A THP under migration by someone else: leave it be. */
+		skip_range(mv, addr, end);
+		return 0;
+	}
+
+	while (addr < end) {
+		large = NULL;
+		next = collect_ptes(mv, pmdp, addr, end, &large);
+		if (!large && next == addr) {
+			/* The page table changed under us: leave the rest. */
+			skip_range(mv, addr, end);
+			return 0;
+		}
+		addr = next;
+		if (!large)
+			continue;
+		/* Split a large folio once; if it will not, leave the page. */
+		if (addr != split_at && split_large_folio(large)) {
+			split_at = addr;
+			continue;
+		}
+		if (addr == split_at)
+			folio_put(large);
+		add_entry(mv, 0);
+		addr += PAGE_SIZE;
+	}
+	return 0;
+}
+
+static const struct mm_walk_ops collect_walk_ops = {
+	.pmd_entry = collect_pmd,
+	.pte_hole = collect_hole,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
+/*
+ * Phase 1: record one entry per page of the range, with a reference on
+ * each page that may move. Nothing is locked or changed yet.
+ */
+static void migrate_vma_collect(struct migrate_vma_state *mv, unsigned long end)
+{
+	walk_page_range(mv->vma->vm_mm, mv->start, end, &collect_walk_ops, mv);
+	/* The callbacks cover every address; this only guards the arrays. */
+	skip_range(mv, mv->start + (mv->npages << PAGE_SHIFT), end);
+}
+
+/* Release a source page the core holds: unlock it, give it back to the LRU. */
+static void release_source(struct folio *folio, bool locked)
+{
+	if (locked)
+		folio_unlock(folio);
+	if (folio_is_zone_device(folio))
+		folio_put(folio);
+	else if (locked)
+		folio_putback_lru(folio);
+	else
+		folio_put(folio);
+}
+
+static void give_up(struct migrate_vma_state *mv, unsigned long i)
+{
+	if (mv->src[i] & MIGRATE_PFN_MIGRATE)
+		mv->cpages--;
+	mv->src[i] = 0;
+}
+
+/*
+ * More references than the mappings, the swap cache and the core's own
+ * one explain: someone pinned the page (GUP, DMA) and may still write it.
+ * Device-private pages cannot be pinned, and the fault path holds a
+ * reference of its own while it migrates one, so they are not checked.
+ */
+static bool folio_is_pinned(struct folio *folio)
+{
+	if (folio_is_device_private(folio))
+		return false;
+	return folio_ref_count(folio) > folio_expected_ref_count(folio) + 1;
+}
+
+/*
+ * Phase 2: lock every collected page and isolate it from the LRU. A page
+ * locked by someone else is left alone rather than waited for: two
+ * migrations of overlapping ranges would otherwise wait on each other.
+ */
+static void migrate_vma_prepare(struct migrate_vma_state *mv)
+{
+	bool drained = false;
+	struct folio *folio;
+	unsigned long i;
+
+	lru_add_drain();
+	for (i = 0; i < mv->npages; i++) {
+		if (!(mv->src[i] & MIGRATE_PFN_VALID))
+			continue;
+		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
+		if (!folio_trylock(folio)) {
+			release_source(folio, false);
+			give_up(mv, i);
+			continue;
+		}
+		mv->src[i] |= MIGRATE_PFN_LOCKED;
+		if (folio_is_zone_device(folio))
+			continue;	/* never on the LRU; collect's reference holds it */
+
+		if (!folio_test_lru(folio) && !drained) {
+			/* It may sit in another CPU's LRU batch. */
+			lru_add_drain_all();
+			drained = true;
+		}
+		if (!folio_isolate_lru(folio)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			give_up(mv, i);
+			continue;
+		}
+		/* The isolation holds a reference of its own. */
+		folio_put(folio);
+		if (folio_is_pinned(folio)) {
+			release_source(folio, true);
+			give_up(mv, i);
+		}
+	}
+}
+
+/*
+ * Phase 3: replace every mapping of the pages by a migration entry. A page
+ * that is still mapped afterwards, or pinned meanwhile, gets its mappings
+ * back and is given up.
+ */
+static void migrate_vma_unmap(struct migrate_vma_state *mv)
+{
+	struct folio *folio;
+	unsigned long i;
+
+	for (i = 0; i < mv->npages; i++) {
+		if (!(mv->src[i] & MIGRATE_PFN_VALID))
+			continue;
+		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
+		if (folio_mapped(folio))
+			try_to_migrate(folio, 0);
+		if (!folio_mapped(folio) && !folio_is_pinned(folio))
+			continue;
+		remove_migration_ptes(folio, folio, 0);
+		release_source(folio, true);
+		give_up(mv, i);
+	}
+}
+
+/* The pte of a page that fills an empty entry. */
+static pte_t new_page_pte(struct vm_area_struct *vma, struct page *page)
+{
+	bool write = vma->vm_flags & VM_WRITE;
+	swp_entry_t entry;
+	pte_t pte;
+
+	if (is_device_private_page(page)) {
+		if (write)
+			entry = make_writable_device_private_entry(page_to_pfn(page));
+		else
+			entry = make_readable_device_private_entry(page_to_pfn(page));
+		return swp_entry_to_pte(entry);
+	}
+	pte = mk_pte(page, vma->vm_page_prot);
+	if (write)
+		pte = pte_mkwrite(pte_mkdirty(pte), vma);
+	return pte;
+}
+
+/* Find or make the pmd of @addr, which must map a page table. */
+static pmd_t *alloc_pmd(struct mm_struct *mm, unsigned long addr)
+{
+	p4d_t *p4dp;
+	pud_t *pudp;
+	pmd_t *pmdp;
+
+	p4dp = p4d_alloc(mm, pgd_offset(mm, addr), addr);
+	if (!p4dp)
+		return NULL;
+	pudp = pud_alloc(mm, p4dp, addr);
+	if (!pudp)
+		return NULL;
+	pmdp = pmd_alloc(mm, pudp, addr);
+	if (!pmdp || pmd_trans_huge(pmdp_get(pmdp)) || pmd_devmap(pmdp_get(pmdp)))
+		return NULL;
+	if (pte_alloc(mm, pmdp))
+		return NULL;
+	return pmdp;
+}
+
+/*
+ * Give an empty (or zero-page) entry its new page, as an anonymous fault
+ * would. Fails if the entry changed since collect.
+ */
+static bool insert_page(struct migrate_vma_state *mv, unsigned long addr,
+			struct page *page)
+{
+	struct folio *folio = page_folio(page);
+	struct vm_area_struct *vma = mv->vma;
+	struct mm_struct *mm = vma->vm_mm;
+	spinlock_t *ptl;	/* the pte lock of the page table */
+	pte_t *ptep, old;
+	pmd_t *pmdp;
+
+	if (core_copies(mv)) {
+		if (is_device_private_page(page))
+			return false;
+		clear_highpage(page);
+	}
+	pmdp = alloc_pmd(mm, addr);
+	if (!pmdp || anon_vma_prepare(vma) ||
+	    mem_cgroup_charge(folio, mm, GFP_KERNEL))
+		return false;
+	/* The data must be visible before the pte is. */
+	__folio_mark_uptodate(folio);
+
+	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	if (!ptep)
+		return false;
+	old = ptep_get(ptep);
+	if (check_stable_address_space(mm) || userfaultfd_missing(vma) ||
+	    !(pte_none(old) || (pte_present(old) && is_zero_pfn(pte_pfn(old))))) {
+		pte_unmap_unlock(ptep, ptl);
+		return false;
+	}
+	inc_mm_counter(mm, MM_ANONPAGES);
+	folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE);
+	if (!folio_is_zone_device(folio))
+		folio_add_lru_vma(folio, vma);
+	folio_get(folio);	/* the mapping's reference */
+	if (pte_present(old))
+		ptep_clear_flush(vma, addr, ptep);
+	set_pte_at(mm, addr, ptep, new_page_pte(vma, page));
+	update_mmu_cache(vma, addr, ptep);
+	pte_unmap_unlock(ptep, ptl);
+	return true;
+}
+
+/* Move the metadata of one unmapped, locked source folio to @dst. */
+static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
+		       struct folio *dst)
+{
+	bool private = folio_is_device_private(src) || folio_is_device_private(dst);
+	int extra = 0;
+
+	/* Only system memory and device-private memory are handled. */
+	if (folio_is_zone_device(dst) && !folio_is_device_private(dst))
+		return false;
+	/* Device memory takes no swap cache: drop it or leave the page. */
+	if (folio_is_device_private(dst) && folio_mapping(src) &&
+	    !folio_free_swap(src))
+		return false;
+	if (core_copies(mv) && (private || folio_mc_copy(dst, src)))
+		return false;
+	/* A CPU fault on a device-private page holds a reference to it. */
+	if (folio_is_device_private(src))
+		extra = folio_ref_count(src) - folio_expected_ref_count(src) - 1;
+	if (folio_migrate_mapping(folio_mapping(src), dst, src, extra))
+		return false;
+	folio_migrate_flags(dst, src);
+	return true;
+}
+
+/*
+ * Phase 4: move each source to its destination, or install the
+ * destination of an empty entry. An entry that fails loses
+ * MIGRATE_PFN_MIGRATE; finalize then restores its source.
+ */
+static void migrate_vma_pages(struct migrate_vma_state *mv)
+{
+	struct mmu_notifier_range range;
+	bool notifying = false;
+	struct page *page, *newpage;
+	unsigned long i, addr;
+	bool moved;
+
+	for (i = 0; i < mv->npages; i++) {
+		if (!(mv->src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		newpage = migrate_pfn_to_page(mv->dst[i]);
+		page = migrate_pfn_to_page(mv->src[i]);
+		if (!newpage) {
+			moved = false;
+		} else if (page) {
+			moved = move_folio(mv, page_folio(page), page_folio(newpage));
+		} else {
+			addr = mv->start + (i << PAGE_SHIFT);
+			if (!notifying) {
+				/* Zero-page entries may be mirrored: tell the mirrors. */
+				mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0,
+							      mv->vma->vm_mm, addr,
+							      mv->start + (mv->npages << PAGE_SHIFT),
+							      mv->ops->pgmap_owner);
+				mmu_notifier_invalidate_range_start(&range);
+				notifying = true;
+			}
+			moved = insert_page(mv, addr, newpage);
+		}
+		if (!moved) {
+			mv->src[i] &= ~MIGRATE_PFN_MIGRATE;
+			mv->cpages--;
+		}
+	}
+	if (notifying)
+		mmu_notifier_invalidate_range_end(&range);
+}
+
+/*
+ * The driver could not bring this page back: its address in the caller's
+ * VMA raises SIGBUS from now on. Replaces the migration entry there with
+ * a poison marker; mappings elsewhere get the page back in finalize.
+ */
+static void poison_address(struct migrate_vma_state *mv, unsigned long addr,
+			   struct folio *folio)
+{
+	struct mm_struct *mm = mv->vma->vm_mm;
+	spinlock_t *ptl;	/* the pte lock of the page table */
+	swp_entry_t entry;
+	pte_t *ptep, pte;
+	pmd_t *pmdp;
+
+	pmdp = mm_find_pmd(mm, addr);
+	if (!pmdp)
+		return;
+	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
+	if (!ptep)
+		return;
+	pte = ptep_get(ptep);
+	entry = pte_to_swp_entry(pte);
+	if (is_swap_pte(pte) && is_migration_entry(entry) &&
+	    pfn_swap_entry_folio(entry) == folio) {
+		/* A migration entry counts in the rss; the marker does not. */
+		dec_mm_counter(mm, mm_counter(folio));
+		set_pte_at(mm, addr, ptep, make_pte_marker(PTE_MARKER_POISONED));
+	}
+	pte_unmap_unlock(ptep, ptl);
+}
+
+/* Release a destination page that was not used, or the driver's reference. */
+static void release_destination(struct folio *folio)
+{
+	folio_unlock(folio);
+	folio_put(folio);
+}
+
+/*
+ * Phase 5: map the destination where the move succeeded and the source
+ * again where it failed, then unlock and release every page.
+ */
+static void migrate_vma_finalize(struct migrate_vma_state *mv)
+{
+	struct folio *src, *dst;
+	struct page *newpage;
+	unsigned long i;
+	bool moved;
+
+	for (i = 0; i < mv->npages; i++) {
+		newpage = migrate_pfn_to_page(mv->dst[i]);
+		dst = newpage ? page_folio(newpage) : NULL;
+		moved = mv->src[i] & MIGRATE_PFN_MIGRATE;
+		if (!(mv->src[i] & MIGRATE_PFN_VALID)) {
+			/* An empty entry: insert_page() mapped dst, if moved. */
+			if (dst)
+				release_destination(dst);
+			continue;
+		}
+		src = page_folio(migrate_pfn_to_page(mv->src[i]));
+		if (!moved && dst) {
+			release_destination(dst);
+			dst = NULL;
+		}
+		if (!moved && mv->vma && (mv->dst[i] & MIGRATE_PFN_ERROR) &&
+		    folio_is_device_private(src))
+			poison_address(mv, mv->start + (i << PAGE_SHIFT), src);
+
+		if (dst && !folio_is_zone_device(dst))
+			folio_add_lru(dst);
+		remove_migration_ptes(src, dst ?: src, 0);
+		if (!moved) {
+			release_source(src, true);
+			continue;
+		}
+		/* The source is mapped nowhere now: this frees it. */
+		folio_unlock(src);
+		folio_put(src);
+		release_destination(dst);
+	}
+}
+
+/* Phases 2 to 5, with the driver's callbacks between them. */
+static void migrate_vma_move(struct migrate_vma_state *mv, unsigned long end,
+			     void *private)
+{
+	if (mv->cpages)
+		migrate_vma_prepare(mv);
+	if (mv->cpages)
+		migrate_vma_unmap(mv);
+	if (mv->cpages) {
+		mv->ops->alloc_and_copy(mv->vma, mv->src, mv->dst, mv->start, end,
+					private);
+		migrate_vma_pages(mv);
+		mv->ops->finalize_and_map(mv->vma, mv->src, mv->dst, mv->start, end,
+					  private);
+	}
+	migrate_vma_finalize(mv);
+}
+
+static bool ops_valid(const struct migrate_vma_ops *ops)
+{
+	return ops && ops->alloc_and_copy && ops->finalize_and_map &&
+		!(ops->flags & ~MIGRATE_VMA_CORE_COPY);
+}
+
+/**
+ * migrate_vma() - migrate the pages of a range of one VMA
+ * @ops: the driver's callbacks, pgmap owner and flags
+ * @vma: the VMA holding the whole range
+ * @start: page-aligned start of the range
+ * @end: page-aligned end of the range, after @start
+ * @src: array of (@end - @start) / PAGE_SIZE entries, filled with the
+ *	source of each page (MIGRATE_PFN_*)
+ * @dst: array of as many entries, filled by @ops->alloc_and_copy()
+ * @private: passed to the callbacks
+ *
+ * Moves anonymous system pages (the zero page and empty entries included,
+ * which get a new page) and the device-private pages of
+ * @ops->pgmap_owner to pages @ops->alloc_and_copy() allocates. Shared,
+ * file-backed and KSM pages stay, so do pages that are pinned or locked by
+ * someone else; a transparent huge page is split first. A page that cannot
+ * move stays where it was, mapped as before, and its @src entry has no
+ * MIGRATE_PFN_MIGRATE once the call returns. See &struct migrate_vma_ops
+ * for the callbacks' contract.
+ *
+ * Context: Process context, may sleep. The caller holds the mmap lock of
+ * @vma->vm_mm (read is enough) for the whole call.
+ * Return: 0, even when no page moved (check @src); -EINVAL when the
+ * arguments are wrong: bad @ops or flags, no arrays, an empty or unaligned
+ * range or one not inside @vma, or a VMA of a kind pages cannot be moved
+ * out of (hugetlbfs, DAX, PFN or I/O mappings).
+ */
+int migrate_vma(const struct migrate_vma_ops *ops, struct vm_area_struct *vma,
+		unsigned long start, unsigned long end, unsigned long *src,
+		unsigned long *dst, void *private)
+{
+	struct migrate_vma_state mv = {
+		.ops = ops,
+		.vma = vma,
+		.start = start,
+		.src = src,
+		.dst = dst,
+	};
+
+	if (!ops_valid(ops) || !vma || !src || !dst)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(start) || !PAGE_ALIGNED(end) || start >= end ||
+	    start < vma->vm_start || end > vma->vm_end)
+		return -EINVAL;
+	if (is_vm_hugetlb_page(vma) || vma_is_dax(vma) ||
+	    (vma->vm_flags & VM_SPECIAL))
+		return -EINVAL;
+	mmap_assert_locked(vma->vm_mm);
+
+	migrate_vma_collect(&mv, end);
+	migrate_vma_move(&mv, end, private);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(migrate_vma);
+
+/* Take the pages named in @src as the sources; skip the ones not usable. */
+static void evict_collect(struct migrate_vma_state *mv, unsigned long npages)
+{
+	struct folio *folio;
+	struct page *page;
+
+	for (; mv->npages < npages; mv->npages++) {
+		page = migrate_pfn_to_page(mv->src[mv->npages]);
+		mv->dst[mv->npages] = 0;
+		mv->src[mv->npages] = 0;
+		/* A free page has no reference to take: nothing to move. */
+		if (!page || !is_device_private_page(page) ||
+		    page->pgmap->owner != mv->ops->pgmap_owner ||
+		    !folio_try_get(page_folio(page)))
+			continue;
+		folio = page_folio(page);
+		mv->src[mv->npages] = migrate_pfn(folio_pfn(folio)) | MIGRATE_PFN_MIGRATE;
+		mv->cpages++;
+	}
+}
+
+/**
+ * migrate_vma_evict() - bring device-private pages back to RAM, by pfn
+ * @ops: the driver's callbacks and pgmap owner; no flags
+ * @src: array of @npages entries, each migrate_pfn() of a device-private
+ *	page of @ops->pgmap_owner; overwritten as in migrate_vma()
+ * @dst: array of @npages entries, filled by @ops->alloc_and_copy()
+ * @npages: number of entries
+ * @private: passed to the callbacks
+ *
+ * For a driver that must empty its memory without knowing where the pages
+ * are mapped, on unload say: the pages are found through the reverse map
+ * and every mapping of each is moved. Free pages are skipped. The
+ * callbacks are called with a NULL VMA and a range of 0 to 0.
+ *
+ * Context: Process context, may sleep. No mmap lock needed.
+ * Return: 0, even when no page moved; -EINVAL for bad arguments.
+ */
+int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
+		      unsigned long *dst, unsigned long npages, void *private)
+{
+	struct migrate_vma_state mv = {
+		.ops = ops,
+		.src = src,
+		.dst = dst,
+	};
+
+	if (!ops_valid(ops) || ops->flags || !ops->pgmap_owner || !src || !dst)
+		return -EINVAL;
+	evict_collect(&mv, npages);
+	migrate_vma_move(&mv, 0, private);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(migrate_vma_evict);
