@@ -31,6 +31,7 @@
 #include <linux/mm.h>
 #include <linux/mm_inline.h>
 #include <linux/mmu_notifier.h>
+#include <linux/oom.h>
 #include <linux/pagewalk.h>
 #include <linux/rmap.h>
 #include <linux/swapops.h>
@@ -47,6 +48,7 @@
  * @dst: destination entries, filled by alloc_and_copy()
  * @npages: number of entries filled so far by collect, then in all
  * @cpages: entries still marked MIGRATE_PFN_MIGRATE
+ * @large: a large folio collect met and must split, with a reference
  */
 struct migrate_vma_state {
 	const struct migrate_vma_ops *ops;
@@ -56,6 +58,7 @@ struct migrate_vma_state {
 	unsigned long *dst;
 	unsigned long npages;
 	unsigned long cpages;
+	struct folio *large;
 };
 
 static void add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
@@ -169,88 +172,51 @@ static bool split_large_folio(struct folio *folio)
 	return split;
 }
 
-/* Collect the ptes of [addr, end) under one pte lock; return where it stopped. */
-static unsigned long collect_ptes(struct migrate_vma_state *mv, pmd_t *pmdp,
-				  unsigned long addr, unsigned long end,
-				  struct folio **large)
-{
-	spinlock_t *ptl;	/* the pte lock of this page table */
-	pte_t *base;
-	int i;
-
-	base = pte_offset_map_lock(mv->vma->vm_mm, pmdp, addr, &ptl);
-	if (!base)
-		return addr;	/* the page table went away: look again */
-	for (i = 0; addr < end; addr += PAGE_SIZE, i++) {
-		unsigned long mpfn = collect_pte(mv, addr, ptep_get(base + i), large);
-
-		if (*large)
-			break;
-		add_entry(mv, mpfn);
-	}
-	pte_unmap_unlock(base, ptl);
-	return addr;
-}
-
-static int collect_pmd(pmd_t *pmdp, unsigned long addr, unsigned long end,
-		       struct mm_walk *walk)
+static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+			     struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
-	unsigned long split_at = ULONG_MAX, next;
-	struct folio *large;
-	pmd_t pmd;
+	unsigned long mpfn;
 
-	pmd = pmdp_get_lockless(pmdp);
-	if (pmd_trans_huge(pmd)) {
-		/* THP or huge zero page: map it with ptes, then look again. */
-		split_huge_pmd(mv->vma, pmdp, addr);
-		pmd = pmdp_get_lockless(pmdp);
-	}
-	if (pmd_none(pmd))
-		return collect_hole(addr, end, -1, walk);
-	if (!pmd_present(pmd) || pmd_trans_huge(pmd)) {
-		/* A THP under migration by someone else: leave it be. */
-		skip_range(mv, addr, end);
-		return 0;
-	}
-
-	while (addr < end) {
-		large = NULL;
-		next = collect_ptes(mv, pmdp, addr, end, &large);
-		if (!large && next == addr) {
-			/* The page table changed under us: leave the rest. */
-			skip_range(mv, addr, end);
-			return 0;
-		}
-		addr = next;
-		if (!large)
-			continue;
-		/* Split a large folio once; if it will not, leave the page. */
-		if (addr != split_at && split_large_folio(large)) {
-			split_at = addr;
-			continue;
-		}
-		if (addr == split_at)
-			folio_put(large);
-		add_entry(mv, 0);
-		addr += PAGE_SIZE;
-	}
+	mpfn = collect_pte(mv, addr, ptep_get(ptep), &mv->large);
+	if (mv->large)
+		return 1;	/* stop here: split it, then walk on */
+	add_entry(mv, mpfn);
 	return 0;
 }
 
+/* The walker maps a THP or huge zero page with ptes before pte_entry. */
 static const struct mm_walk_ops collect_walk_ops = {
-	.pmd_entry = collect_pmd,
+	.pte_entry = collect_pte_entry,
 	.pte_hole = collect_hole,
 	.walk_lock = PGWALK_RDLOCK,
 };
 
 /*
  * Phase 1: record one entry per page of the range, with a reference on
- * each page that may move. Nothing is locked or changed yet.
+ * each page that may move. Nothing is locked or changed yet, except that
+ * large folios are split.
  */
-static void migrate_vma_collect(struct migrate_vma_state *mv, unsigned long end)
+static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 {
-	walk_page_range(mv->vma->vm_mm, mv->start, end, &collect_walk_ops, mv);
+	unsigned long addr = mv->start, split_at = ULONG_MAX;
+
+	while (addr < end) {
+		mv->large = NULL;
+		walk_page_range(mv->vma->vm_mm, addr, end, &collect_walk_ops, mv);
+		addr = mv->start + (mv->npages << PAGE_SHIFT);
+		if (!mv->large)
+			break;
+		/* Split a large folio once; if it will not, leave the page. */
+		if (addr != split_at && split_large_folio(mv->large)) {
+			split_at = addr;
+			continue;
+		}
+		if (addr == split_at)
+			folio_put(mv->large);
+		add_entry(mv, 0);
+		addr += PAGE_SIZE;
+	}
 	/* The callbacks cover every address; this only guards the arrays. */
 	skip_range(mv, mv->start + (mv->npages << PAGE_SHIFT), end);
 }
@@ -293,7 +259,7 @@ static bool folio_is_pinned(struct folio *folio)
  * locked by someone else is left alone rather than waited for: two
  * migrations of overlapping ranges would otherwise wait on each other.
  */
-static void migrate_vma_prepare(struct migrate_vma_state *mv)
+static void phase_prepare(struct migrate_vma_state *mv)
 {
 	bool drained = false;
 	struct folio *folio;
@@ -338,7 +304,7 @@ static void migrate_vma_prepare(struct migrate_vma_state *mv)
  * that is still mapped afterwards, or pinned meanwhile, gets its mappings
  * back and is given up.
  */
-static void migrate_vma_unmap(struct migrate_vma_state *mv)
+static void phase_unmap(struct migrate_vma_state *mv)
 {
 	struct folio *folio;
 	unsigned long i;
@@ -377,8 +343,8 @@ static pte_t new_page_pte(struct vm_area_struct *vma, struct page *page)
 	return pte;
 }
 
-/* Find or make the pmd of @addr, which must map a page table. */
-static pmd_t *alloc_pmd(struct mm_struct *mm, unsigned long addr)
+/* Make the page table of @addr, so that the walker reaches its pte. */
+static bool alloc_page_table(struct mm_struct *mm, unsigned long addr)
 {
 	p4d_t *p4dp;
 	pud_t *pudp;
@@ -386,17 +352,52 @@ static pmd_t *alloc_pmd(struct mm_struct *mm, unsigned long addr)
 
 	p4dp = p4d_alloc(mm, pgd_offset(mm, addr), addr);
 	if (!p4dp)
-		return NULL;
+		return false;
 	pudp = pud_alloc(mm, p4dp, addr);
 	if (!pudp)
-		return NULL;
+		return false;
 	pmdp = pmd_alloc(mm, pudp, addr);
-	if (!pmdp || pmd_trans_huge(pmdp_get(pmdp)) || pmd_devmap(pmdp_get(pmdp)))
-		return NULL;
-	if (pte_alloc(mm, pmdp))
-		return NULL;
-	return pmdp;
+	return pmdp && !pte_alloc(mm, pmdp);
 }
+
+/*
+ * A one-pte change made through the page walker, which takes the pte
+ * lock and maps a huge pmd with ptes first.
+ */
+struct pte_edit {
+	struct folio *folio;
+	bool done;
+};
+
+static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+			    struct mm_walk *walk)
+{
+	struct pte_edit *edit = walk->private;
+	struct vm_area_struct *vma = walk->vma;
+	struct folio *folio = edit->folio;
+	pte_t old = ptep_get(ptep);
+
+	/* Someone faulted a page in since collect, or will handle the fault. */
+	if (check_stable_address_space(walk->mm) || userfaultfd_missing(vma) ||
+	    !(pte_none(old) || (pte_present(old) && is_zero_pfn(pte_pfn(old)))))
+		return 0;
+	inc_mm_counter(walk->mm, MM_ANONPAGES);
+	folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE);
+	if (!folio_is_zone_device(folio))
+		folio_add_lru_vma(folio, vma);
+	folio_get(folio);	/* the mapping's reference */
+	if (pte_present(old))
+		ptep_clear_flush(vma, addr, ptep);
+	set_pte_at(walk->mm, addr, ptep, new_page_pte(vma, &folio->page));
+	update_mmu_cache(vma, addr, ptep);
+	edit->done = true;
+	return 0;
+}
+
+static const struct mm_walk_ops insert_walk_ops = {
+	.pte_entry = insert_pte_entry,
+	.walk_lock = PGWALK_RDLOCK,
+};
 
 /*
  * Give an empty (or zero-page) entry its new page, as an anonymous fault
@@ -405,45 +406,21 @@ static pmd_t *alloc_pmd(struct mm_struct *mm, unsigned long addr)
 static bool insert_page(struct migrate_vma_state *mv, unsigned long addr,
 			struct page *page)
 {
-	struct folio *folio = page_folio(page);
+	struct pte_edit edit = { .folio = page_folio(page) };
 	struct vm_area_struct *vma = mv->vma;
-	struct mm_struct *mm = vma->vm_mm;
-	spinlock_t *ptl;	/* the pte lock of the page table */
-	pte_t *ptep, old;
-	pmd_t *pmdp;
 
 	if (core_copies(mv)) {
 		if (is_device_private_page(page))
 			return false;
 		clear_highpage(page);
 	}
-	pmdp = alloc_pmd(mm, addr);
-	if (!pmdp || anon_vma_prepare(vma) ||
-	    mem_cgroup_charge(folio, mm, GFP_KERNEL))
+	if (!alloc_page_table(vma->vm_mm, addr) || anon_vma_prepare(vma) ||
+	    mem_cgroup_charge(edit.folio, vma->vm_mm, GFP_KERNEL))
 		return false;
 	/* The data must be visible before the pte is. */
-	__folio_mark_uptodate(folio);
-
-	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
-	if (!ptep)
-		return false;
-	old = ptep_get(ptep);
-	if (check_stable_address_space(mm) || userfaultfd_missing(vma) ||
-	    !(pte_none(old) || (pte_present(old) && is_zero_pfn(pte_pfn(old))))) {
-		pte_unmap_unlock(ptep, ptl);
-		return false;
-	}
-	inc_mm_counter(mm, MM_ANONPAGES);
-	folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE);
-	if (!folio_is_zone_device(folio))
-		folio_add_lru_vma(folio, vma);
-	folio_get(folio);	/* the mapping's reference */
-	if (pte_present(old))
-		ptep_clear_flush(vma, addr, ptep);
-	set_pte_at(mm, addr, ptep, new_page_pte(vma, page));
-	update_mmu_cache(vma, addr, ptep);
-	pte_unmap_unlock(ptep, ptl);
-	return true;
+	__folio_mark_uptodate(edit.folio);
+	walk_page_range(vma->vm_mm, addr, addr + PAGE_SIZE, &insert_walk_ops, &edit);
+	return edit.done;
 }
 
 /* Move the metadata of one unmapped, locked source folio to @dst. */
@@ -476,7 +453,7 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
  * destination of an empty entry. An entry that fails loses
  * MIGRATE_PFN_MIGRATE; finalize then restores its source.
  */
-static void migrate_vma_pages(struct migrate_vma_state *mv)
+static void phase_pages(struct migrate_vma_state *mv)
 {
 	struct mmu_notifier_range range;
 	bool notifying = false;
@@ -515,6 +492,30 @@ static void migrate_vma_pages(struct migrate_vma_state *mv)
 		mmu_notifier_invalidate_range_end(&range);
 }
 
+static int poison_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+			    struct mm_walk *walk)
+{
+	struct pte_edit *edit = walk->private;
+	pte_t pte = ptep_get(ptep);
+	swp_entry_t entry;
+
+	if (!is_swap_pte(pte))
+		return 0;
+	entry = pte_to_swp_entry(pte);
+	if (!is_migration_entry(entry) || pfn_swap_entry_folio(entry) != edit->folio)
+		return 0;
+	/* A migration entry counts in the rss; the marker does not. */
+	dec_mm_counter(walk->mm, mm_counter(edit->folio));
+	set_pte_at(walk->mm, addr, ptep, make_pte_marker(PTE_MARKER_POISONED));
+	edit->done = true;
+	return 0;
+}
+
+static const struct mm_walk_ops poison_walk_ops = {
+	.pte_entry = poison_pte_entry,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
 /*
  * The driver could not bring this page back: its address in the caller's
  * VMA raises SIGBUS from now on. Replaces the migration entry there with
@@ -523,27 +524,9 @@ static void migrate_vma_pages(struct migrate_vma_state *mv)
 static void poison_address(struct migrate_vma_state *mv, unsigned long addr,
 			   struct folio *folio)
 {
-	struct mm_struct *mm = mv->vma->vm_mm;
-	spinlock_t *ptl;	/* the pte lock of the page table */
-	swp_entry_t entry;
-	pte_t *ptep, pte;
-	pmd_t *pmdp;
+	struct pte_edit edit = { .folio = folio };
 
-	pmdp = mm_find_pmd(mm, addr);
-	if (!pmdp)
-		return;
-	ptep = pte_offset_map_lock(mm, pmdp, addr, &ptl);
-	if (!ptep)
-		return;
-	pte = ptep_get(ptep);
-	entry = pte_to_swp_entry(pte);
-	if (is_swap_pte(pte) && is_migration_entry(entry) &&
-	    pfn_swap_entry_folio(entry) == folio) {
-		/* A migration entry counts in the rss; the marker does not. */
-		dec_mm_counter(mm, mm_counter(folio));
-		set_pte_at(mm, addr, ptep, make_pte_marker(PTE_MARKER_POISONED));
-	}
-	pte_unmap_unlock(ptep, ptl);
+	walk_page_range(mv->vma->vm_mm, addr, addr + PAGE_SIZE, &poison_walk_ops, &edit);
 }
 
 /* Release a destination page that was not used, or the driver's reference. */
@@ -557,7 +540,7 @@ static void release_destination(struct folio *folio)
  * Phase 5: map the destination where the move succeeded and the source
  * again where it failed, then unlock and release every page.
  */
-static void migrate_vma_finalize(struct migrate_vma_state *mv)
+static void phase_finalize(struct migrate_vma_state *mv)
 {
 	struct folio *src, *dst;
 	struct page *newpage;
@@ -598,21 +581,21 @@ static void migrate_vma_finalize(struct migrate_vma_state *mv)
 }
 
 /* Phases 2 to 5, with the driver's callbacks between them. */
-static void migrate_vma_move(struct migrate_vma_state *mv, unsigned long end,
+static void run_phases(struct migrate_vma_state *mv, unsigned long end,
 			     void *private)
 {
 	if (mv->cpages)
-		migrate_vma_prepare(mv);
+		phase_prepare(mv);
 	if (mv->cpages)
-		migrate_vma_unmap(mv);
+		phase_unmap(mv);
 	if (mv->cpages) {
 		mv->ops->alloc_and_copy(mv->vma, mv->src, mv->dst, mv->start, end,
 					private);
-		migrate_vma_pages(mv);
+		phase_pages(mv);
 		mv->ops->finalize_and_map(mv->vma, mv->src, mv->dst, mv->start, end,
 					  private);
 	}
-	migrate_vma_finalize(mv);
+	phase_finalize(mv);
 }
 
 static bool ops_valid(const struct migrate_vma_ops *ops)
@@ -670,8 +653,8 @@ int migrate_vma(const struct migrate_vma_ops *ops, struct vm_area_struct *vma,
 		return -EINVAL;
 	mmap_assert_locked(vma->vm_mm);
 
-	migrate_vma_collect(&mv, end);
-	migrate_vma_move(&mv, end, private);
+	phase_collect(&mv, end);
+	run_phases(&mv, end, private);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(migrate_vma);
@@ -726,7 +709,7 @@ int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
 	if (!ops_valid(ops) || ops->flags || !ops->pgmap_owner || !src || !dst)
 		return -EINVAL;
 	evict_collect(&mv, npages);
-	migrate_vma_move(&mv, 0, private);
+	run_phases(&mv, 0, private);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(migrate_vma_evict);
