@@ -207,7 +207,8 @@ static int hmm_walk_swap(struct hmm_walk *hw, pte_t pte, unsigned long addr)
 		value = page_to_pfn(page) | HMM_MIRROR_PFN_DEVICE_PRIVATE;
 		if (is_writable_device_private_entry(entry))
 			value |= HMM_MIRROR_PFN_WRITE;
-		if (page->pgmap->owner == hw->range->dev_owner) {
+		if (page->pgmap->owner == hw->range->dev_owner &&
+		    !(hw->fault && hw->write && !(value & HMM_MIRROR_PFN_WRITE))) {
 			/* The device's own memory: it needs no fault. */
 			*hmm_walk_entry(hw, addr) = value | HMM_MIRROR_PFN_VALID |
 						    HMM_MIRROR_PFN_DEVICE_LOCAL;
@@ -217,7 +218,11 @@ static int hmm_walk_swap(struct hmm_walk *hw, pte_t pte, unsigned long addr)
 			*hmm_walk_entry(hw, addr) = value;
 			return 0;
 		}
-		/* Another device's page: the fault brings it back to RAM. */
+		/*
+		 * Another device's page, or a read-only one of ours to write
+		 * (shared after fork): the fault brings it back to RAM, where
+		 * the write breaks COW.
+		 */
 		return hmm_walk_need_fault(hw, addr);
 	}
 	if (hw->fault)

@@ -692,7 +692,8 @@ static void evict_collect(struct migrate_vma_state *mv, unsigned long npages)
  * For a driver that must empty its memory without knowing where the pages
  * are mapped, on unload say: the pages are found through the reverse map
  * and every mapping of each is moved. Free pages are skipped. The
- * callbacks are called with a NULL VMA and a range of 0 to 0.
+ * callbacks are called with a NULL VMA and a range from 0 to
+ * @npages * PAGE_SIZE, so that they find the number of entries as usual.
  *
  * Context: Process context, may sleep. No mmap lock needed.
  * Return: 0, even when no page moved; -EINVAL for bad arguments.
@@ -709,7 +710,7 @@ int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
 	if (!ops_valid(ops) || ops->flags || !ops->pgmap_owner || !src || !dst)
 		return -EINVAL;
 	evict_collect(&mv, npages);
-	run_phases(&mv, 0, private);
+	run_phases(&mv, npages << PAGE_SHIFT, private);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(migrate_vma_evict);

@@ -26,8 +26,9 @@
  * @flags: MIGRATE_VMA_CORE_COPY or 0
  *
  * Both callbacks get the arrays of one call: entry i describes the page at
- * @start + i * PAGE_SIZE (or, from migrate_vma_evict(), the i-th page
- * given; @vma is then NULL and @start and @end are 0).
+ * @start + i * PAGE_SIZE, and there are (@end - @start) / PAGE_SIZE of
+ * them. From migrate_vma_evict(), entry i is the i-th page given, @vma is
+ * NULL and the range runs from 0.
  *
  * alloc_and_copy() runs once every source page that can move is locked,
  * unmapped (the CPU would wait on a migration entry) and known not to be

@@ -17,6 +17,23 @@
 #include <linux/xarray.h>
 
 struct hmm_dummy_device;
+struct hmm_dummy_file;
+
+/**
+ * struct hmm_dummy_injection - a fault to make migrations meet
+ * @owner: the file that asked, NULL when none; cleared when it closes
+ * @mm: the address space the range belongs to; compared, never followed
+ * @start: start of the range
+ * @end: end of the range
+ * @kind: HMM_DUMMY_INJECT_*
+ */
+struct hmm_dummy_injection {
+	struct hmm_dummy_file *owner;
+	struct mm_struct *mm;
+	unsigned long start;
+	unsigned long end;
+	u32 kind;
+};
 
 /**
  * struct hmm_dummy_chunk - one range of device-private memory
@@ -39,13 +56,15 @@ struct hmm_dummy_chunk {
  * @chunks_lock: serialises adding and removing chunks
  * @chunks: the registered chunks, under @chunks_lock
  * @nr_chunks: length of @chunks, under @chunks_lock
- * @pages_total: device pages in all of @chunks, under @chunks_lock
- * @free_lock: protects @free_pages and @nr_free; taken from page_free(),
- *	which may run in any context, so it is a spinlock
+ * @free_lock: protects @free_pages, @nr_free and @pages_total; taken from
+ *	page_free(), which may run in any context, so it is a spinlock
  * @free_pages: free device pages, linked through page->zone_device_data
  * @nr_free: length of @free_pages
+ * @pages_total: device pages in all of @chunks, written under both locks
  * @mirrors: open files whose mirror is registered
  * @releases: release() calls seen by this device's mirrors
+ * @inject_lock: protects @inject
+ * @inject: the fault HMM_DUMMY_INJECT asked for, if any
  */
 struct hmm_dummy_device {
 	struct device dev;
@@ -56,15 +75,19 @@ struct hmm_dummy_device {
 	struct mutex chunks_lock;
 	struct list_head chunks;
 	unsigned int nr_chunks;
-	unsigned long pages_total;
 
 	/* page_free() may be called in atomic context. */
 	spinlock_t free_lock;
 	struct page *free_pages;
 	unsigned long nr_free;
+	unsigned long pages_total;
 
 	atomic_long_t mirrors;
 	atomic_long_t releases;
+
+	/* Read by every migration, set by HMM_DUMMY_INJECT. */
+	spinlock_t inject_lock;
+	struct hmm_dummy_injection inject;
 };
 
 /**
@@ -75,6 +98,7 @@ struct hmm_dummy_device {
  * @pt: the device page table: virtual page number to struct page, the
  *	pointer tagged HMM_DUMMY_PT_WRITE when the device may write
  * @counters: what the mirror has seen, reported by HMM_DUMMY_COUNTERS
+ * @copy_mode: HMM_DUMMY_COPY_*, who copies this file's migrations
  */
 struct hmm_dummy_file {
 	struct hmm_dummy_device *hdev;
@@ -83,17 +107,38 @@ struct hmm_dummy_file {
 	struct mutex pt_lock;
 	struct xarray pt;
 	struct hmm_dummy_counters counters;
+	u32 copy_mode;
 };
 
 extern unsigned long hmm_dummy_chunk_bytes;
 
+/* hmm_dummy_devmem.c: device memory */
 int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev);
 void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev);
 unsigned long hmm_dummy_pages_free(struct hmm_dummy_device *hdev);
+unsigned long hmm_dummy_pages_used(struct hmm_dummy_device *hdev);
+struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev);
+struct page *hmm_dummy_page_data(struct page *page);
+unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev);
 
+/* hmm_dummy_mirror.c: the mirror and its device page table */
 struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev);
 void hmm_dummy_file_close(struct hmm_dummy_file *hfile);
+int hmm_dummy_cmd_get(struct hmm_dummy_file *hfile, void __user *uarg,
+		      struct hmm_dummy_cmd *cmd);
+int hmm_dummy_cmd_put(void __user *uarg, const struct hmm_dummy_cmd *cmd, int ret);
+int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
+			unsigned long npages, struct page *const *moved, void *buf,
+			unsigned long *copied);
 long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			    void __user *uarg);
+
+/* hmm_dummy_migrate.c: moving pages to and from device memory */
+vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf);
+unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long pfn,
+				    unsigned long npages);
+void hmm_dummy_inject_clear(struct hmm_dummy_file *hfile);
+long hmm_dummy_migrate_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
+			     void __user *uarg);
 
 #endif /* _HMM_DUMMY_H */

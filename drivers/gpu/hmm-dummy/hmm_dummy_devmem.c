@@ -7,12 +7,20 @@
  * the CPU can never map them, and the core calls back into the driver when
  * it needs their contents (migrate_to_ram) or when the last reference to
  * one goes away (page_free).
+ *
+ * The pretend device keeps the data of a page in use in a system page of
+ * its own, its backing storage, found through page->zone_device_data. A
+ * free page uses that field to link the free list instead.
  */
+#include <linux/delay.h>
 #include <linux/ioport.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 
 #include "hmm_dummy.h"
+
+/* Eviction rounds before the driver says that pages will not come back. */
+#define HMM_DUMMY_EVICT_WARN_TRIES	50
 
 static struct hmm_dummy_chunk *page_to_chunk(struct page *page)
 {
@@ -27,25 +35,19 @@ static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
 	hdev->nr_free++;
 }
 
-/* The core calls this when the last reference to a device page is gone. */
+/*
+ * The core calls this when the last reference to a device page is gone:
+ * drop its backing storage and put it back on the free list.
+ */
 static void hmm_dummy_page_free(struct page *page)
 {
 	struct hmm_dummy_device *hdev = page_to_chunk(page)->hdev;
 	unsigned long flags;
 
+	__free_page(page->zone_device_data);
 	spin_lock_irqsave(&hdev->free_lock, flags);
 	push_free_page(hdev, page);
 	spin_unlock_irqrestore(&hdev->free_lock, flags);
-}
-
-/*
- * The driver never gives a device page to a process yet, so no CPU page
- * table can hold an entry that faults here. Should one ever appear, a
- * SIGBUS is the honest answer: there is no data to bring back.
- */
-static vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
-{
-	return VM_FAULT_SIGBUS;
 }
 
 static const struct dev_pagemap_ops hmm_dummy_devmem_ops = {
@@ -62,6 +64,8 @@ static void free_chunk_pages(struct hmm_dummy_chunk *chunk)
 	spin_lock_irq(&hdev->free_lock);
 	for (; pfn < end; pfn++)
 		push_free_page(hdev, pfn_to_page(pfn));
+	/* The region was rounded up to whole memory sections. */
+	hdev->pages_total += end - PHYS_PFN(chunk->pagemap.range.start);
 	spin_unlock_irq(&hdev->free_lock);
 }
 
@@ -112,11 +116,8 @@ int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev)
 	mutex_lock(&hdev->chunks_lock);
 	list_add_tail(&chunk->link, &hdev->chunks);
 	hdev->nr_chunks++;
-	/* The region was rounded up to whole memory sections. */
-	hdev->pages_total += resource_size(res) >> PAGE_SHIFT;
-	mutex_unlock(&hdev->chunks_lock);
-
 	free_chunk_pages(chunk);
+	mutex_unlock(&hdev->chunks_lock);
 	return 0;
 
 err_release_region:
@@ -127,11 +128,52 @@ err_free_chunk:
 }
 
 /**
+ * hmm_dummy_evict_all() - bring every device page in use back to RAM
+ * @hdev: the device
+ *
+ * Context: Process context, may sleep.
+ * Return: the number of pages moved.
+ */
+unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev)
+{
+	struct hmm_dummy_chunk *chunk;
+	unsigned long moved = 0;
+
+	mutex_lock(&hdev->chunks_lock);
+	list_for_each_entry(chunk, &hdev->chunks, link)
+		moved += hmm_dummy_evict_range(hdev, PHYS_PFN(chunk->pagemap.range.start),
+					       range_len(&chunk->pagemap.range) >> PAGE_SHIFT);
+	mutex_unlock(&hdev->chunks_lock);
+	return moved;
+}
+
+/*
+ * Pages of processes that are still alive keep the chunks in use, and
+ * memunmap_pages() would wait for them forever: move them back to RAM. A
+ * page held for a moment (a racing CPU fault migrating it) is retried.
+ */
+static void evict_before_removal(struct hmm_dummy_device *hdev)
+{
+	unsigned int tries = 0;
+
+	while (hmm_dummy_pages_used(hdev)) {
+		hmm_dummy_evict_all(hdev);
+		if (!hmm_dummy_pages_used(hdev))
+			break;
+		if (++tries == HMM_DUMMY_EVICT_WARN_TRIES)
+			dev_warn(&hdev->dev, "%lu device pages still in use\n",
+				 hmm_dummy_pages_used(hdev));
+		msleep(20);
+	}
+}
+
+/**
  * hmm_dummy_remove_chunks() - unregister all device memory of a device
  * @hdev: the device, no longer reachable from user space
  *
- * memunmap_pages() waits until every page of a chunk is free, so by the
- * time this returns no struct page of @hdev is in use anywhere.
+ * Pages still used by processes are moved back to RAM first;
+ * memunmap_pages() then waits until every page of a chunk is free, so by
+ * the time this returns no struct page of @hdev is in use anywhere.
  *
  * Context: Process context, may sleep.
  */
@@ -140,6 +182,7 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 	struct hmm_dummy_chunk *chunk, *next;
 	struct range *range;
 
+	evict_before_removal(hdev);
 	mutex_lock(&hdev->chunks_lock);
 	list_for_each_entry_safe(chunk, next, &hdev->chunks, link) {
 		range = &chunk->pagemap.range;
@@ -149,14 +192,60 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 		kfree(chunk);
 	}
 	hdev->nr_chunks = 0;
-	hdev->pages_total = 0;
-	mutex_unlock(&hdev->chunks_lock);
-
 	/* The free list pointed into the chunks just removed. */
 	spin_lock_irq(&hdev->free_lock);
 	hdev->free_pages = NULL;
 	hdev->nr_free = 0;
+	hdev->pages_total = 0;
 	spin_unlock_irq(&hdev->free_lock);
+	mutex_unlock(&hdev->chunks_lock);
+}
+
+/**
+ * hmm_dummy_alloc_page() - take a device page off the free list
+ * @hdev: the device
+ *
+ * Context: Process context, may sleep.
+ * Return: the page, locked, with one reference and zeroed backing storage,
+ * or NULL when the device memory is full or no backing storage could be had.
+ */
+struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
+{
+	struct page *backing, *page;
+
+	backing = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+	if (!backing)
+		return NULL;
+
+	spin_lock_irq(&hdev->free_lock);
+	page = hdev->free_pages;
+	if (page) {
+		hdev->free_pages = page->zone_device_data;
+		hdev->nr_free--;
+	}
+	spin_unlock_irq(&hdev->free_lock);
+	if (!page) {
+		__free_page(backing);
+		return NULL;
+	}
+	page->zone_device_data = backing;
+	zone_device_page_init(page);
+	return page;
+}
+
+/**
+ * hmm_dummy_page_data() - the page holding the data of a device page
+ * @page: a device page in use, or a system page
+ *
+ * Context: Any context; @page must not be freed meanwhile.
+ * Return: the backing storage of a device page of this driver, or @page
+ * itself for a system page.
+ */
+struct page *hmm_dummy_page_data(struct page *page)
+{
+	if (is_device_private_page(page) && page->pgmap->ops == &hmm_dummy_devmem_ops)
+		return page->zone_device_data;
+	return page;
 }
 
 /**
@@ -172,6 +261,23 @@ unsigned long hmm_dummy_pages_free(struct hmm_dummy_device *hdev)
 
 	spin_lock_irqsave(&hdev->free_lock, flags);
 	nr = hdev->nr_free;
+	spin_unlock_irqrestore(&hdev->free_lock, flags);
+	return nr;
+}
+
+/**
+ * hmm_dummy_pages_used() - count the device pages holding user data
+ * @hdev: the device
+ *
+ * Context: Any context.
+ * Return: the pages of all chunks that are not on the free list.
+ */
+unsigned long hmm_dummy_pages_used(struct hmm_dummy_device *hdev)
+{
+	unsigned long flags, nr;
+
+	spin_lock_irqsave(&hdev->free_lock, flags);
+	nr = hdev->pages_total - hdev->nr_free;
 	spin_unlock_irqrestore(&hdev->free_lock, flags);
 	return nr;
 }

@@ -83,11 +83,12 @@ static long hmm_dummy_info(struct hmm_dummy_device *hdev, void __user *uarg)
 
 	mutex_lock(&hdev->chunks_lock);
 	info.nr_chunks = hdev->nr_chunks;
-	info.pages_total = hdev->pages_total;
+	info.pages_total = READ_ONCE(hdev->pages_total);
 	mutex_unlock(&hdev->chunks_lock);
 	if (info.nr_chunks)
 		info.chunk_bytes = (info.pages_total / info.nr_chunks) << PAGE_SHIFT;
 	info.pages_free = hmm_dummy_pages_free(hdev);
+	info.pages_used = hmm_dummy_pages_used(hdev);
 	info.mirrors = atomic_long_read(&hdev->mirrors);
 	info.releases = atomic_long_read(&hdev->releases);
 
@@ -101,9 +102,14 @@ static long hmm_dummy_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	struct hmm_dummy_file *hfile = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
+	long ret;
+
 	if (cmd == HMM_DUMMY_INFO)
 		return hmm_dummy_info(hfile->hdev, uarg);
-	return hmm_dummy_mirror_ioctl(hfile, cmd, uarg);
+	ret = hmm_dummy_migrate_ioctl(hfile, cmd, uarg);
+	if (ret == -ENOTTY)
+		ret = hmm_dummy_mirror_ioctl(hfile, cmd, uarg);
+	return ret;
 }
 
 static const struct file_operations hmm_dummy_fops = {
@@ -133,6 +139,7 @@ static struct hmm_dummy_device *hmm_dummy_create(unsigned int index)
 	mutex_init(&hdev->chunks_lock);
 	INIT_LIST_HEAD(&hdev->chunks);
 	spin_lock_init(&hdev->free_lock);
+	spin_lock_init(&hdev->inject_lock);
 
 	/* From here on, put_device() frees hdev. */
 	device_initialize(&hdev->dev);

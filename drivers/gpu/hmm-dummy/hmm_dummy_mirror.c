@@ -133,6 +133,7 @@ struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev)
  */
 void hmm_dummy_file_close(struct hmm_dummy_file *hfile)
 {
+	hmm_dummy_inject_clear(hfile);
 	hmm_mirror_unregister(&hfile->mirror);
 	atomic_long_dec(&hfile->hdev->mirrors);
 	xa_destroy(&hfile->pt);
@@ -213,31 +214,107 @@ static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 /*
  * Copy pages between the device page table and @buf, from the first
  * page: return how many were copied before one was missing (or not
- * writable for a write).
+ * writable for a write). A device page's data is in its backing storage.
  */
-static unsigned long pt_copy(struct hmm_dummy_file *hfile, unsigned long start,
-			     unsigned long npages, void *buf, bool write)
+static unsigned long pt_copy_locked(struct hmm_dummy_file *hfile, unsigned long start,
+				    unsigned long npages, void *buf, bool write)
 {
-	unsigned long i;
 	struct page *page;
+	unsigned long i;
 	void *entry;
 
-	mutex_lock(&hfile->pt_lock);
+	lockdep_assert_held(&hfile->pt_lock);
 	for (i = 0; i < npages; i++, buf += PAGE_SIZE) {
 		entry = xa_load(&hfile->pt, (start >> PAGE_SHIFT) + i);
 		page = xa_untag_pointer(entry);
 		if (!page)
 			break;
 		if (!write) {
-			memcpy_from_page(buf, page, 0, PAGE_SIZE);
+			memcpy_from_page(buf, hmm_dummy_page_data(page), 0, PAGE_SIZE);
 			continue;
 		}
 		if (xa_pointer_tag(entry) != HMM_DUMMY_PT_WRITE)
 			break;
-		memcpy_to_page(page, 0, buf, PAGE_SIZE);
+		memcpy_to_page(hmm_dummy_page_data(page), 0, buf, PAGE_SIZE);
 	}
-	mutex_unlock(&hfile->pt_lock);
 	return i;
+}
+
+static unsigned long pt_copy(struct hmm_dummy_file *hfile, unsigned long start,
+			     unsigned long npages, void *buf, bool write)
+{
+	unsigned long copied;
+
+	mutex_lock(&hfile->pt_lock);
+	copied = pt_copy_locked(hfile, start, npages, buf, write);
+	mutex_unlock(&hfile->pt_lock);
+	return copied;
+}
+
+/* Is the page of @entry in the device's memory, or did it just move there? */
+static bool in_device_memory(u64 entry, struct page *moved)
+{
+	if (!(entry & HMM_MIRROR_PFN_VALID))
+		return false;
+	if (entry & HMM_MIRROR_PFN_DEVICE_LOCAL)
+		return true;
+	return moved && hmm_mirror_pfn_to_page(entry) == moved;
+}
+
+/**
+ * hmm_dummy_read_back() - read pages from device memory after a migration
+ * @hfile: the file
+ * @start: first address
+ * @npages: number of pages, up to HMM_DUMMY_BATCH
+ * @moved: for each page, the page it just moved to, or NULL
+ * @buf: where the data goes, @npages pages
+ * @copied: set to the number of pages read
+ *
+ * Maps the pages into the device page table, without faulting anything:
+ * reading stops at the first page that is not in the device's memory.
+ *
+ * Context: Process context, may sleep; the mmap lock held for reading.
+ * Return: 0, or a negative errno.
+ */
+int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
+			unsigned long npages, struct page *const *moved, void *buf,
+			unsigned long *copied)
+{
+	u64 pfns[HMM_DUMMY_BATCH];
+	struct hmm_mirror_range range = {
+		.mirror = &hfile->mirror,
+		.start = start,
+		.end = start + (npages << PAGE_SHIFT),
+		.pfns = pfns,
+		.dev_owner = hfile->hdev,
+	};
+	unsigned long seq, n;
+	int ret;
+
+	if (npages > HMM_DUMMY_BATCH)
+		return -EINVAL;
+	mmap_assert_locked(hfile->mirror.mm);
+	for (;;) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		seq = hmm_mirror_read_begin(&hfile->mirror);
+		ret = hmm_vma_get_pfns(&range);
+		if (ret)
+			return ret;
+		mutex_lock(&hfile->pt_lock);
+		if (!hmm_mirror_read_retry(&hfile->mirror, seq))
+			break;
+		hfile->counters.retries++;
+		mutex_unlock(&hfile->pt_lock);
+	}
+	for (n = 0; n < npages && in_device_memory(pfns[n], moved[n]); n++)
+		;
+	range.end = start + (n << PAGE_SHIFT);
+	ret = pt_fill(hfile, &range);
+	if (!ret)
+		*copied = pt_copy_locked(hfile, start, n, buf, false);
+	mutex_unlock(&hfile->pt_lock);
+	return ret;
 }
 
 /*
@@ -387,6 +464,49 @@ static long cmd_counters(struct hmm_dummy_file *hfile, void __user *uarg)
 }
 
 /**
+ * hmm_dummy_cmd_get() - read and check a struct hmm_dummy_cmd
+ * @hfile: the file
+ * @uarg: the user argument
+ * @cmd: where it goes, with the counts cleared
+ *
+ * Context: Process context, may sleep.
+ * Return: 0, or the errno the command fails with.
+ */
+int hmm_dummy_cmd_get(struct hmm_dummy_file *hfile, void __user *uarg,
+		      struct hmm_dummy_cmd *cmd)
+{
+	int ret;
+
+	if (copy_from_user(cmd, uarg, sizeof(*cmd)))
+		return -EFAULT;
+	ret = cmd_check(hfile, cmd);
+	if (ret)
+		return ret;
+	cmd->cpages = 0;
+	cmd->faults = 0;
+	return 0;
+}
+
+/**
+ * hmm_dummy_cmd_put() - give a command's counts back to user space
+ * @uarg: the user argument
+ * @cmd: the command
+ * @ret: how the command ended
+ *
+ * The counts tell how far a failed command got, so they are written
+ * whatever @ret is.
+ *
+ * Context: Process context, may sleep.
+ * Return: @ret, or -EFAULT.
+ */
+int hmm_dummy_cmd_put(void __user *uarg, const struct hmm_dummy_cmd *cmd, int ret)
+{
+	if (copy_to_user(uarg, cmd, sizeof(*cmd)))
+		return -EFAULT;
+	return ret;
+}
+
+/**
  * hmm_dummy_mirror_ioctl() - the commands on the mirrored address space
  * @hfile: the file
  * @cmd: the ioctl number
@@ -399,8 +519,8 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			    void __user *uarg)
 {
 	struct hmm_dummy_cmd dcmd;
-	void *bounce = NULL;
-	long ret;
+	void *bounce;
+	int ret;
 
 	switch (cmd) {
 	case HMM_DUMMY_COUNTERS:
@@ -413,14 +533,9 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 		return -ENOTTY;
 	}
 
-	if (copy_from_user(&dcmd, uarg, sizeof(dcmd)))
-		return -EFAULT;
-	ret = cmd_check(hfile, &dcmd);
+	ret = hmm_dummy_cmd_get(hfile, uarg, &dcmd);
 	if (ret)
 		return ret;
-	dcmd.cpages = 0;
-	dcmd.faults = 0;
-
 	if (cmd == HMM_DUMMY_SNAPSHOT) {
 		ret = cmd_snapshot(hfile, &dcmd);
 	} else {
@@ -430,8 +545,5 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 		ret = cmd_read_write(hfile, &dcmd, bounce, cmd == HMM_DUMMY_WRITE);
 		kvfree(bounce);
 	}
-	/* The counts tell how far a failed command got. */
-	if (copy_to_user(uarg, &dcmd, sizeof(dcmd)))
-		return -EFAULT;
-	return ret;
+	return hmm_dummy_cmd_put(uarg, &dcmd, ret);
 }

@@ -43,10 +43,23 @@ struct hmm_dummy_cmd {
  * Device reads and writes through the device page table, faulting pages
  * in as needed; SNAPSHOT reports one byte per page (HMM_DUMMY_PROT_*)
  * in @ptr without faulting anything in.
+ *
+ * MIGRATE_TO_DEV moves the range's anonymous private pages (empty and
+ * zero-page entries included) to the device, then reads the range back
+ * into @ptr from device memory: @cpages counts the pages read, and the
+ * first page not in this device's memory (shared or file pages, another
+ * device's) ends the read with ENOENT. MIGRATE_TO_SYS moves the range's
+ * pages in this device's memory back to RAM; @cpages counts them. Both
+ * need the range covered by VMAs with read access (else EINVAL).
+ * RELEASE moves every page of the device's memory back to RAM, whichever
+ * process uses it; @cpages counts them and the other fields are ignored.
  */
 #define HMM_DUMMY_READ		_IOWR(HMM_DUMMY_IOC_MAGIC, 0x00, struct hmm_dummy_cmd)
 #define HMM_DUMMY_WRITE		_IOWR(HMM_DUMMY_IOC_MAGIC, 0x01, struct hmm_dummy_cmd)
+#define HMM_DUMMY_MIGRATE_TO_DEV	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x02, struct hmm_dummy_cmd)
+#define HMM_DUMMY_MIGRATE_TO_SYS	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x03, struct hmm_dummy_cmd)
 #define HMM_DUMMY_SNAPSHOT	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x04, struct hmm_dummy_cmd)
+#define HMM_DUMMY_RELEASE	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x07, struct hmm_dummy_cmd)
 
 /*
  * SNAPSHOT values, one byte per page; the same as lib/test_hmm_uapi.h.
@@ -102,6 +115,7 @@ struct hmm_dummy_counters {
  * @pages_free: device pages on the free list, not backing any user data
  * @mirrors: open files of this device whose mirror is still registered
  * @releases: release() calls seen by mirrors of this device since load
+ * @pages_used: device pages holding user data, @pages_total - @pages_free
  */
 struct hmm_dummy_info {
 	__u32 device;
@@ -111,11 +125,57 @@ struct hmm_dummy_info {
 	__u64 pages_free;
 	__u64 mirrors;
 	__u64 releases;
+	__u64 pages_used;
 };
 
 /* Fill a struct hmm_dummy_info for the device the file was opened on. */
 #define HMM_DUMMY_INFO		_IOR(HMM_DUMMY_IOC_MAGIC, 0x40, struct hmm_dummy_info)
 /* Fill a struct hmm_dummy_counters for this file's mirror. */
 #define HMM_DUMMY_COUNTERS	_IOR(HMM_DUMMY_IOC_MAGIC, 0x41, struct hmm_dummy_counters)
+
+/*
+ * Who copies the data of this file's migrations: DRIVER, the default, has
+ * the driver copy to and from device memory. CORE has the device use
+ * system memory, as one sharing the CPU's memory would, so that the core
+ * can copy (MIGRATE_VMA_CORE_COPY); pages then move to other system
+ * pages and the device memory stays unused.
+ */
+enum {
+	HMM_DUMMY_COPY_DRIVER	= 0,
+	HMM_DUMMY_COPY_CORE	= 1,
+};
+
+/* Faults HMM_DUMMY_INJECT can make the driver's migrations meet. */
+enum {
+	HMM_DUMMY_INJECT_NONE		= 0,	/* clear the injection */
+	HMM_DUMMY_INJECT_ALLOC_FAIL	= 1,	/* no destination: page stays */
+	HMM_DUMMY_INJECT_PFN_ERROR	= 2,	/* MIGRATE_PFN_ERROR: SIGBUS */
+};
+
+/**
+ * struct hmm_dummy_inject - make migrations of a range fail
+ * @addr: start of the range in the caller's address space, page aligned
+ * @npages: pages in the range
+ * @kind: HMM_DUMMY_INJECT_*
+ * @pad: zero
+ *
+ * ALLOC_FAIL makes alloc_and_copy() give no destination for the range's
+ * pages in MIGRATE_TO_DEV and MIGRATE_TO_SYS: they stay where they are.
+ * PFN_ERROR makes it answer MIGRATE_PFN_ERROR for the range's pages when
+ * they go back to RAM (MIGRATE_TO_SYS or a CPU fault): the data is lost
+ * and a CPU access raises SIGBUS. One injection per device, for the
+ * caller's mm; it stays until cleared with HMM_DUMMY_INJECT_NONE.
+ */
+struct hmm_dummy_inject {
+	__u64 addr;
+	__u64 npages;
+	__u32 kind;
+	__u32 pad;
+};
+
+/* Set this file's copy mode, a HMM_DUMMY_COPY_* value. */
+#define HMM_DUMMY_COPY_MODE	_IOW(HMM_DUMMY_IOC_MAGIC, 0x42, __u32)
+/* Set the device's injected fault; EINVAL for a bad kind or range. */
+#define HMM_DUMMY_INJECT	_IOW(HMM_DUMMY_IOC_MAGIC, 0x43, struct hmm_dummy_inject)
 
 #endif /* _UAPI_LINUX_HMM_DUMMY_H */

@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * hmm_dummy migration: moving process pages to device memory and back with
+ * migrate_vma().
+ *
+ * Pages go to the device on MIGRATE_TO_DEV only. They come back on
+ * MIGRATE_TO_SYS, on a CPU fault (migrate_to_ram), and on RELEASE or
+ * module unload, which evict every page of the device by pfn.
+ *
+ * A migration works on batches of HMM_DUMMY_MIGRATE_BATCH pages inside one
+ * VMA, with the mmap lock held for reading; the batch's context carries
+ * the arrays migrate_vma() fills, so nothing large sits on the stack.
+ */
+#include <linux/highmem.h>
+#include <linux/migrate_vma.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "hmm_dummy.h"
+
+#define HMM_DUMMY_MIGRATE_BATCH	64
+
+/* What the CORE copy mode leaves in a page the core failed to copy to. */
+#define HMM_DUMMY_UNCOPIED_BYTE	0xa5
+
+/**
+ * struct hmm_dummy_migration - one batch of a migration
+ * @hdev: the device whose memory the pages move to or from
+ * @mm: the address space, to match injected faults; NULL when evicting
+ * @fault: migrating for a CPU fault, which cannot leave a page behind
+ * @src: source entries, filled by migrate_vma()
+ * @dst: destination entries, filled by alloc_and_copy()
+ * @moved: for each entry, the page it moved to, or NULL
+ * @nr_moved: how many entries moved
+ * @nomem: a destination could not be allocated
+ */
+struct hmm_dummy_migration {
+	struct hmm_dummy_device *hdev;
+	struct mm_struct *mm;
+	bool fault;
+	unsigned long src[HMM_DUMMY_MIGRATE_BATCH];
+	unsigned long dst[HMM_DUMMY_MIGRATE_BATCH];
+	struct page *moved[HMM_DUMMY_MIGRATE_BATCH];
+	unsigned long nr_moved;
+	bool nomem;
+};
+
+static unsigned long batch_pages(unsigned long start, unsigned long end)
+{
+	return (end - start) >> PAGE_SHIFT;
+}
+
+/* The fault injected for @addr of the migration's mm, if any. */
+static u32 injected(struct hmm_dummy_migration *m, unsigned long addr)
+{
+	struct hmm_dummy_injection *inj = &m->hdev->inject;
+	u32 kind = HMM_DUMMY_INJECT_NONE;
+
+	if (!m->mm)
+		return kind;
+	spin_lock(&m->hdev->inject_lock);
+	if (inj->mm == m->mm && addr >= inj->start && addr < inj->end)
+		kind = inj->kind;
+	spin_unlock(&m->hdev->inject_lock);
+	return kind;
+}
+
+static unsigned long locked_dst(struct page *page)
+{
+	return migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_LOCKED;
+}
+
+/*
+ * The destination of one page going to the device. The CORE copy mode
+ * stands for a device that uses system memory: the page is a system page,
+ * filled with a marker so that a copy the core skipped would show.
+ */
+static struct page *device_dst(struct hmm_dummy_migration *m, bool core_copy,
+			       struct vm_area_struct *vma, unsigned long addr)
+{
+	struct page *page;
+
+	if (!core_copy)
+		return hmm_dummy_alloc_page(m->hdev);
+	page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
+	if (!page)
+		return NULL;
+	memset_page(page, 0, HMM_DUMMY_UNCOPIED_BYTE, PAGE_SIZE);
+	lock_page(page);
+	return page;
+}
+
+static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned long *src,
+				     unsigned long *dst, unsigned long start,
+				     unsigned long end, void *private, bool core_copy)
+{
+	struct hmm_dummy_migration *m = private;
+	unsigned long i, addr;
+	struct page *spage, *dpage;
+
+	for (i = 0; i < batch_pages(start, end); i++) {
+		if (!(src[i] & MIGRATE_PFN_MIGRATE))
+			continue;
+		spage = migrate_pfn_to_page(src[i]);
+		/* Already in this device's memory: nothing to do. */
+		if (spage && is_device_private_page(spage))
+			continue;
+		addr = start + (i << PAGE_SHIFT);
+		if (injected(m, addr) == HMM_DUMMY_INJECT_ALLOC_FAIL)
+			continue;
+		dpage = device_dst(m, core_copy, vma, addr);
+		if (!dpage) {
+			m->nomem = true;
+			continue;
+		}
+		/* An empty entry gets the zeroed page as it is. */
+		if (!core_copy && spage)
+			copy_highpage(hmm_dummy_page_data(dpage), spage);
+		dst[i] = locked_dst(dpage);
+	}
+}
+
+static void to_device_driver_copy(struct vm_area_struct *vma, const unsigned long *src,
+				  unsigned long *dst, unsigned long start,
+				  unsigned long end, void *private)
+{
+	to_device_alloc_and_copy(vma, src, dst, start, end, private, false);
+}
+
+static void to_device_core_copy(struct vm_area_struct *vma, const unsigned long *src,
+				unsigned long *dst, unsigned long start,
+				unsigned long end, void *private)
+{
+	to_device_alloc_and_copy(vma, src, dst, start, end, private, true);
+}
+
+/* The destination of a device page coming back to RAM, or an error. */
+static unsigned long system_dst(struct hmm_dummy_migration *m, struct vm_area_struct *vma,
+				unsigned long addr, struct page *spage)
+{
+	struct page *dpage;
+
+	switch (injected(m, addr)) {
+	case HMM_DUMMY_INJECT_PFN_ERROR:
+		return MIGRATE_PFN_ERROR;
+	case HMM_DUMMY_INJECT_ALLOC_FAIL:
+		/* A CPU fault would only come back: fail the injection instead. */
+		if (!m->fault)
+			return 0;
+		break;
+	}
+	if (vma)
+		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
+	else
+		dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
+	if (!dpage) {
+		m->nomem = true;
+		return 0;
+	}
+	lock_page(dpage);
+	copy_highpage(dpage, hmm_dummy_page_data(spage));
+	return locked_dst(dpage);
+}
+
+static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned long *src,
+				     unsigned long *dst, unsigned long start,
+				     unsigned long end, void *private)
+{
+	struct hmm_dummy_migration *m = private;
+	struct page *spage;
+	unsigned long i;
+
+	for (i = 0; i < batch_pages(start, end); i++) {
+		spage = migrate_pfn_to_page(src[i]);
+		/* Only pages of this device move back; system pages stay. */
+		if (!(src[i] & MIGRATE_PFN_MIGRATE) || !spage ||
+		    !is_device_private_page(spage))
+			continue;
+		/* Evicting, there is no VMA and start is 0. */
+		dst[i] = system_dst(m, vma, start + (i << PAGE_SHIFT), spage);
+	}
+}
+
+/*
+ * The device page table is filled afterwards through the mirror: the mmap
+ * lock does not keep MADV_DONTNEED away, so an entry made here could
+ * outlive the page. Note what moved, for the read back and the counts.
+ */
+static void note_moved(struct vm_area_struct *vma, const unsigned long *src,
+		       const unsigned long *dst, unsigned long start,
+		       unsigned long end, void *private)
+{
+	struct hmm_dummy_migration *m = private;
+	unsigned long i;
+
+	for (i = 0; i < batch_pages(start, end); i++) {
+		m->moved[i] = NULL;
+		if ((src[i] & MIGRATE_PFN_MIGRATE) && (dst[i] & MIGRATE_PFN_VALID)) {
+			m->moved[i] = migrate_pfn_to_page(dst[i]);
+			m->nr_moved++;
+		}
+	}
+}
+
+static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_device *hdev,
+			   struct mm_struct *mm)
+{
+	m->hdev = hdev;
+	m->mm = mm;
+	m->nr_moved = 0;
+	m->nomem = false;
+}
+
+/* Move one batch back to RAM: the range, or the pages of @m->src by pfn. */
+static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struct *vma,
+			     unsigned long start, unsigned long end)
+{
+	struct migrate_vma_ops ops = {
+		.alloc_and_copy = to_system_alloc_and_copy,
+		.finalize_and_map = note_moved,
+		.pgmap_owner = m->hdev,
+	};
+
+	if (!vma)
+		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_MIGRATE_BATCH, m);
+	return migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
+}
+
+/**
+ * hmm_dummy_migrate_to_ram() - the CPU touched a page in device memory
+ * @vmf: the fault, on a device-private entry of this driver
+ *
+ * Context: Process context, mmap lock held for reading.
+ * Return: 0 to have the CPU fault again (the page is back, or someone else
+ * is moving it), VM_FAULT_OOM or VM_FAULT_SIGBUS.
+ */
+vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
+{
+	struct hmm_dummy_device *hdev = vmf->page->pgmap->owner;
+	unsigned long addr = vmf->address & PAGE_MASK;
+	struct hmm_dummy_migration *m;
+	vm_fault_t ret = 0;
+
+	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return VM_FAULT_OOM;
+	migration_init(m, hdev, vmf->vma->vm_mm);
+	m->fault = true;
+	if (migrate_to_system(m, vmf->vma, addr, addr + PAGE_SIZE))
+		ret = VM_FAULT_SIGBUS;
+	else if (m->nomem)
+		ret = VM_FAULT_OOM;
+	kfree(m);
+	return ret;
+}
+
+/**
+ * hmm_dummy_evict_range() - move the pages in use of a pfn range to RAM
+ * @hdev: the device owning the range
+ * @pfn: first pfn
+ * @npages: number of pfns
+ *
+ * Context: Process context, may sleep; no mmap lock needed.
+ * Return: the number of pages moved.
+ */
+unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long pfn,
+				    unsigned long npages)
+{
+	struct hmm_dummy_migration *m;
+	unsigned long i, moved = 0;
+
+	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return 0;
+	for (; npages; pfn += HMM_DUMMY_MIGRATE_BATCH) {
+		migration_init(m, hdev, NULL);
+		for (i = 0; i < HMM_DUMMY_MIGRATE_BATCH; i++)
+			m->src[i] = i < npages ? migrate_pfn(pfn + i) : 0;
+		npages -= min_t(unsigned long, npages, HMM_DUMMY_MIGRATE_BATCH);
+		migrate_to_system(m, NULL, 0, 0);
+		moved += m->nr_moved;
+		cond_resched();
+	}
+	kfree(m);
+	return moved;
+}
+
+/*
+ * Both directions need [start, end) covered by VMAs the process can read,
+ * as test_hmm does; check it all before moving anything.
+ */
+static int check_vmas(struct mm_struct *mm, unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	for (; start < end; start = vma->vm_end) {
+		vma = vma_lookup(mm, start);
+		if (!vma || !(vma->vm_flags & VM_READ))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* One batch of MIGRATE_TO_DEV: move it, then read it back from the device. */
+static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
+			   struct vm_area_struct *vma, unsigned long start,
+			   unsigned long end, void *buf, unsigned long *copied)
+{
+	bool core_copy = READ_ONCE(hfile->copy_mode) == HMM_DUMMY_COPY_CORE;
+	struct migrate_vma_ops ops = {
+		.alloc_and_copy = core_copy ? to_device_core_copy : to_device_driver_copy,
+		.finalize_and_map = note_moved,
+		.pgmap_owner = hfile->hdev,
+		.flags = core_copy ? MIGRATE_VMA_CORE_COPY : 0,
+	};
+	int ret;
+
+	ret = migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
+	if (ret)
+		return ret;
+	return hmm_dummy_read_back(hfile, start, batch_pages(start, end), m->moved,
+				   buf, copied);
+}
+
+/* One batch of a command on [start, end), all inside one VMA. */
+static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
+			 bool to_device, unsigned long start, unsigned long end,
+			 void *buf, unsigned long *done)
+{
+	struct mm_struct *mm = hfile->mirror.mm;
+	struct vm_area_struct *vma;
+	int ret;
+
+	migration_init(m, hfile->hdev, mm);
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, start);
+	if (!vma || !(vma->vm_flags & VM_READ) || end > vma->vm_end)
+		ret = -EINVAL;		/* the range changed since check_vmas() */
+	else if (to_device)
+		ret = to_device_batch(hfile, m, vma, start, end, buf, done);
+	else
+		ret = migrate_to_system(m, vma, start, end);
+	mmap_read_unlock(mm);
+	if (!to_device)
+		*done = m->nr_moved;
+	return ret;
+}
+
+static unsigned long batch_end(struct mm_struct *mm, unsigned long start,
+			       unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	end = min(end, start + (HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT));
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, start);
+	if (vma)
+		end = min(end, vma->vm_end);
+	mmap_read_unlock(mm);
+	return end;
+}
+
+/*
+ * MIGRATE_TO_DEV and MIGRATE_TO_SYS. To the device, each batch is read
+ * back into @ptr and @cpages counts the pages read, up to the first not in
+ * device memory (-ENOENT); back to RAM, @cpages counts the pages moved.
+ */
+static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
+		       bool to_device)
+{
+	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
+	struct mm_struct *mm = hfile->mirror.mm;
+	struct hmm_dummy_migration *m;
+	unsigned long next, n, done;
+	void *buf;
+	int ret;
+
+	mmap_read_lock(mm);
+	ret = check_vmas(mm, start, end);
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+
+	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	buf = kvmalloc(HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT, GFP_KERNEL);
+	if (!m || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (; start < end; start = next) {
+		next = batch_end(mm, start, end);
+		n = batch_pages(start, next);
+		done = 0;
+		ret = migrate_batch(hfile, m, to_device, start, next, buf, &done);
+		if (to_device && copy_to_user(u64_to_user_ptr(cmd->ptr) +
+					      (cmd->cpages << PAGE_SHIFT),
+					      buf, done << PAGE_SHIFT))
+			ret = -EFAULT;
+		cmd->cpages += done;
+		if (!ret && to_device && done < n)
+			ret = -ENOENT;
+		if (ret)
+			break;
+	}
+out:
+	kvfree(buf);
+	kfree(m);
+	return ret;
+}
+
+/* RELEASE: every page of the device's memory goes back to RAM. */
+static int cmd_release(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
+{
+	cmd->cpages = hmm_dummy_evict_all(hfile->hdev);
+	return 0;
+}
+
+static long cmd_copy_mode(struct hmm_dummy_file *hfile, void __user *uarg)
+{
+	u32 mode;
+
+	if (copy_from_user(&mode, uarg, sizeof(mode)))
+		return -EFAULT;
+	if (mode > HMM_DUMMY_COPY_CORE)
+		return -EINVAL;
+	WRITE_ONCE(hfile->copy_mode, mode);
+	return 0;
+}
+
+static long cmd_inject(struct hmm_dummy_file *hfile, void __user *uarg)
+{
+	struct hmm_dummy_device *hdev = hfile->hdev;
+	struct hmm_dummy_inject req;
+	struct hmm_dummy_injection inj = { };
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.kind > HMM_DUMMY_INJECT_PFN_ERROR || req.pad ||
+	    !PAGE_ALIGNED(req.addr) || req.npages > HMM_DUMMY_MAX_PAGES ||
+	    req.addr + (req.npages << PAGE_SHIFT) < req.addr)
+		return -EINVAL;
+	if (current->mm != hfile->mirror.mm)
+		return -EPERM;
+	if (req.kind != HMM_DUMMY_INJECT_NONE && req.npages) {
+		inj.owner = hfile;
+		inj.mm = hfile->mirror.mm;
+		inj.start = req.addr;
+		inj.end = req.addr + (req.npages << PAGE_SHIFT);
+		inj.kind = req.kind;
+	}
+	spin_lock(&hdev->inject_lock);
+	hdev->inject = inj;
+	spin_unlock(&hdev->inject_lock);
+	return 0;
+}
+
+/**
+ * hmm_dummy_inject_clear() - drop the injection a closing file made
+ * @hfile: the file being closed
+ *
+ * Context: Any context.
+ */
+void hmm_dummy_inject_clear(struct hmm_dummy_file *hfile)
+{
+	struct hmm_dummy_device *hdev = hfile->hdev;
+
+	spin_lock(&hdev->inject_lock);
+	if (hdev->inject.owner == hfile)
+		memset(&hdev->inject, 0, sizeof(hdev->inject));
+	spin_unlock(&hdev->inject_lock);
+}
+
+/**
+ * hmm_dummy_migrate_ioctl() - the commands that move memory
+ * @hfile: the file
+ * @cmd: the ioctl number
+ * @uarg: its user argument
+ *
+ * Context: Process context, may sleep.
+ * Return: 0, a negative errno, or -ENOTTY for a command not handled here.
+ */
+long hmm_dummy_migrate_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
+			     void __user *uarg)
+{
+	struct hmm_dummy_cmd dcmd;
+	int ret;
+
+	switch (cmd) {
+	case HMM_DUMMY_COPY_MODE:
+		return cmd_copy_mode(hfile, uarg);
+	case HMM_DUMMY_INJECT:
+		return cmd_inject(hfile, uarg);
+	case HMM_DUMMY_RELEASE:
+		if (copy_from_user(&dcmd, uarg, sizeof(dcmd)))
+			return -EFAULT;
+		dcmd.cpages = 0;
+		dcmd.faults = 0;
+		return hmm_dummy_cmd_put(uarg, &dcmd, cmd_release(hfile, &dcmd));
+	case HMM_DUMMY_MIGRATE_TO_DEV:
+	case HMM_DUMMY_MIGRATE_TO_SYS:
+		ret = hmm_dummy_cmd_get(hfile, uarg, &dcmd);
+		if (ret)
+			return ret;
+		ret = cmd_migrate(hfile, &dcmd, cmd == HMM_DUMMY_MIGRATE_TO_DEV);
+		return hmm_dummy_cmd_put(uarg, &dcmd, ret);
+	default:
+		return -ENOTTY;
+	}
+}
