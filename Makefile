@@ -4,12 +4,14 @@
 #   make check    everything: checkpatch, bisect builds, W=1 and sparse, the
 #                 debug kernel, kselftests, coexistence and peer suites
 #   make series   only write out/series/
+#   make bench    boot the plain kernel and measure migration through
+#                 hmm_dummy, through lib/test_hmm and a memcpy (out/bench.txt)
 #   make pristine record upstream's hmm-tests on the unpatched base
 #   make clean    remove out/; make clean-cache wipes the caches too
 
-.PHONY: run check series pristine clean clean-cache
+.PHONY: run check series bench pristine clean clean-cache
 
-run check series pristine:
+run check series bench pristine:
 	@bash pipeline/main.sh $@
 
 clean:

@@ -38,6 +38,8 @@ gcc -static -O2 -Wall -isystem "$kbuild/usr/include" -I "$SRC_TREE" \
 
 mem=1G
 [ "$flavour" = check ] && mem=2G
+# The benchmark holds a 256 MiB buffer, its copy and the device's backing.
+[ "$mode" = bench ] && mem=3G
 accel=tcg
 # KVM hangs on these machines; use it only when asked to.
 [ "${HMM_KVM:-0}" = 1 ] && accel=kvm

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# main.sh run|check|series|pristine: the jobs behind the Makefile's
+# main.sh run|check|series|bench|pristine: the jobs behind the Makefile's
 # targets, as logged stages with their elapsed times.
 . "$(dirname "$0")/lib.sh"
 
 P=$REPO/pipeline
-job=${1:?usage: main.sh run|check|series|pristine}
+job=${1:?usage: main.sh run|check|series|bench|pristine}
 t0=$(date +%s)
 echo "hmm-series $job: logs in $LOGS, caches in $CACHE"
 
@@ -54,6 +54,16 @@ check)
 	stage build-check "$P/build.sh" check "$(cat "$OUT/applied-head")"
 	stage guest-check "$P/guest.sh" check check
 	finish check
+	;;
+bench)
+	prepare
+	stage apply "$P/apply.sh"
+	stage build-plain "$P/build.sh" plain "$(cat "$OUT/applied-head")"
+	stage guest-plain "$P/guest.sh" plain bench
+	sed -n 's/^bench: //p' "$OUT/console-bench.log" | tee "$OUT/bench.txt"
+	echo "==> total $(($(date +%s) - t0))s"
+	grep -q '^@@@ END bench rc=0 ' "$OUT/console-bench.log" ||
+		die "the benchmark failed: see $OUT/console-bench.log"
 	;;
 pristine)
 	prepare
