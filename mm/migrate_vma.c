@@ -455,6 +455,7 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
  */
 static void phase_pages(struct migrate_vma_state *mv)
 {
+	unsigned long range_end = mv->start + (mv->npages << PAGE_SHIFT);
 	struct mmu_notifier_range range;
 	bool notifying = false;
 	struct page *page, *newpage;
@@ -475,8 +476,7 @@ static void phase_pages(struct migrate_vma_state *mv)
 			if (!notifying) {
 				/* Zero-page entries may be mirrored: tell the mirrors. */
 				mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0,
-							      mv->vma->vm_mm, addr,
-							      mv->start + (mv->npages << PAGE_SHIFT),
+							      mv->vma->vm_mm, addr, range_end,
 							      mv->ops->pgmap_owner);
 				mmu_notifier_invalidate_range_start(&range);
 				notifying = true;
@@ -581,8 +581,7 @@ static void phase_finalize(struct migrate_vma_state *mv)
 }
 
 /* Phases 2 to 5, with the driver's callbacks between them. */
-static void run_phases(struct migrate_vma_state *mv, unsigned long end,
-			     void *private)
+static void run_phases(struct migrate_vma_state *mv, unsigned long end, void *private)
 {
 	if (mv->cpages)
 		phase_prepare(mv);

@@ -9,11 +9,12 @@
 #ifndef _LINUX_MIGRATE_VMA_H
 #define _LINUX_MIGRATE_VMA_H
 
+#include <linux/bits.h>
 #include <linux/migrate.h>
 #include <linux/mm_types.h>
 
 /* The core copies the data instead of alloc_and_copy(); see below. */
-#define MIGRATE_VMA_CORE_COPY	(1UL << 0)
+#define MIGRATE_VMA_CORE_COPY	BIT(0)
 
 /**
  * struct migrate_vma_ops - what a driver supplies to migrate_vma()
