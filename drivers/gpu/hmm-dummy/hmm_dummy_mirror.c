@@ -166,8 +166,46 @@ static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 }
 
 /*
+ * Walk @range (faulting pages in for @write when @fault) and return 0 with
+ * pt_lock held and the walk's result still current: a walk that an
+ * invalidation raced with is done again. The caller holds the mmap lock
+ * for reading when @mmap_held; else it is taken around each walk.
+ */
+static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range,
+			  bool fault, bool write, bool mmap_held)
+{
+	struct mm_struct *mm = hfile->mirror.mm;
+	unsigned int busy = 0;
+	unsigned long seq;
+	int ret;
+
+	for (;;) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		seq = hmm_mirror_read_begin(&hfile->mirror);
+		if (!mmap_held)
+			mmap_read_lock(mm);
+		ret = fault ? hmm_vma_fault_pfns(range, write) : hmm_vma_get_pfns(range);
+		if (!mmap_held)
+			mmap_read_unlock(mm);
+		if (ret == -EBUSY && ++busy < HMM_DUMMY_MAX_BUSY) {
+			cond_resched();
+			continue;
+		}
+		if (ret)
+			return ret;
+
+		mutex_lock(&hfile->pt_lock);
+		if (!hmm_mirror_read_retry(&hfile->mirror, seq))
+			return 0;
+		hfile->counters.retries++;
+		mutex_unlock(&hfile->pt_lock);
+	}
+}
+
+/*
  * A device page fault: fault [start, end) in through HMM and fill the
- * device page table, starting again whenever an invalidation raced.
+ * device page table.
  */
 static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 			unsigned long end, bool write)
@@ -180,31 +218,11 @@ static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 		.pfns = pfns,
 		.dev_owner = hfile->hdev,
 	};
-	struct mm_struct *mm = hfile->mirror.mm;
-	unsigned int busy = 0;
-	unsigned long seq;
 	int ret;
 
-	for (;;) {
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		seq = hmm_mirror_read_begin(&hfile->mirror);
-		mmap_read_lock(mm);
-		ret = hmm_vma_fault_pfns(&range, write);
-		mmap_read_unlock(mm);
-		if (ret == -EBUSY && ++busy < HMM_DUMMY_MAX_BUSY) {
-			cond_resched();
-			continue;
-		}
-		if (ret)
-			return ret;
-
-		mutex_lock(&hfile->pt_lock);
-		if (!hmm_mirror_read_retry(&hfile->mirror, seq))
-			break;
-		hfile->counters.retries++;
-		mutex_unlock(&hfile->pt_lock);
-	}
+	ret = walk_then_lock(hfile, &range, true, write, false);
+	if (ret)
+		return ret;
 	hfile->counters.faults++;
 	ret = pt_fill(hfile, &range);
 	mutex_unlock(&hfile->pt_lock);
@@ -288,25 +306,15 @@ int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
 		.pfns = pfns,
 		.dev_owner = hfile->hdev,
 	};
-	unsigned long seq, n;
+	unsigned long n;
 	int ret;
 
 	if (npages > HMM_DUMMY_BATCH)
 		return -EINVAL;
 	mmap_assert_locked(hfile->mirror.mm);
-	for (;;) {
-		if (fatal_signal_pending(current))
-			return -EINTR;
-		seq = hmm_mirror_read_begin(&hfile->mirror);
-		ret = hmm_vma_get_pfns(&range);
-		if (ret)
-			return ret;
-		mutex_lock(&hfile->pt_lock);
-		if (!hmm_mirror_read_retry(&hfile->mirror, seq))
-			break;
-		hfile->counters.retries++;
-		mutex_unlock(&hfile->pt_lock);
-	}
+	ret = walk_then_lock(hfile, &range, false, false, true);
+	if (ret)
+		return ret;
 	for (n = 0; n < npages && in_device_memory(pfns[n], moved[n]); n++)
 		;
 	range.end = start + (n << PAGE_SHIFT);
