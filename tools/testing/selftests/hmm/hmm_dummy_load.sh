@@ -4,13 +4,15 @@
 # Load, unload and load hmm_dummy again: the device nodes and the device
 # memory ranges in /proc/iomem come and go with the module, the module
 # cannot go while a device file is open, and bad parameters are refused.
+# Unloading with pages of a live process in device memory brings them
+# back to RAM intact.
 # Leaves the module loaded with its default parameters, as it found it
 # when it was loaded at all.
 
 ksft_skip=4
 n=0
 failed=0
-plan=9
+plan=13
 
 result() {	# result OK|FAIL description
 	n=$((n + 1))
@@ -71,6 +73,36 @@ reload_defaults() {
 	modprobe hmm_dummy && wait_nodes 2 && [ "$(ranges)" -eq 2 ]
 }
 
+holder_pid=
+holder_in=
+holder_out=
+
+# Start hmm_dummy_holder: it moves pages to device 0, closes the device and
+# says "ready", then waits for a line on its stdin before checking them.
+start_holder() {
+	holder_in=$(mktemp -u) && holder_out=$(mktemp) && mkfifo "$holder_in" || return 1
+	"$(dirname "$0")/hmm_dummy_holder" 256 <"$holder_in" >"$holder_out" &
+	holder_pid=$!
+	exec 4>"$holder_in"
+	tries=100
+	while ! grep -q ready "$holder_out" && [ $tries -gt 0 ]; do
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	grep -q ready "$holder_out"
+}
+
+# Let the holder check its pages; its exit status says whether they are intact.
+finish_holder() {
+	[ -n "$holder_pid" ] || return 1
+	echo go >&4
+	exec 4>&-
+	wait "$holder_pid"
+	status=$?
+	rm -f "$holder_in" "$holder_out"
+	return $status
+}
+
 echo "TAP version 13"
 if [ "$(id -u)" -ne 0 ] || ! modinfo hmm_dummy >/dev/null 2>&1; then
 	echo "1..0 # SKIP needs root and the hmm_dummy module"
@@ -92,6 +124,11 @@ check "unload is refused while a file is open" sh -c '! rmmod hmm_dummy 2>/dev/n
 exec 3<&-
 check "unload succeeds once the file is closed" unload
 check "load again with defaults: 2 nodes and 2 ranges" reload_defaults
+
+check "a process keeps pages in device memory with no file open" start_holder
+check "unload succeeds with those pages in device memory" unload
+check "the pages came back to RAM intact" finish_holder
+check "load again after that: 2 nodes and 2 ranges" reload_defaults
 
 echo "# Totals: pass:$((n - failed)) fail:$failed"
 [ "$failed" -eq 0 ]

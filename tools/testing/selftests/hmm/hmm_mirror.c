@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <linux/hmm_dummy.h>
 
+#include "hmm_dummy_util.h"
+
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ	22
 #endif
@@ -43,7 +45,6 @@
 #endif
 
 #define NPAGES			16UL
-#define SZ_2M			(2UL << 20)
 
 /* The races stop at whichever limit comes first. */
 #define RACE_ROUNDS		400
@@ -77,24 +78,15 @@ FIXTURE_VARIANT_ADD(mirror, dev1)
 	.dev = 1,
 };
 
-static int dummy_open(int dev)
-{
-	char path[32];
-
-	snprintf(path, sizeof(path), "/dev/hmm_dummy%d", dev);
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
 FIXTURE_SETUP(mirror)
 {
+	char why[80];
+
 	self->psz = sysconf(_SC_PAGESIZE);
 	self->dev = variant->dev;
-	self->fd = -1;
-	if (access("/dev/hmm_dummy0", F_OK))
-		SKIP(return, "/dev/hmm_dummy0 is missing (hmm_dummy not loaded?)");
-	self->fd = dummy_open(variant->dev);
-	if (self->fd < 0 && errno == ENOENT)
-		SKIP(return, "/dev/hmm_dummy%d is missing", variant->dev);
+	self->fd = dummy_fixture_open(variant->dev, why, sizeof(why));
+	if (self->fd < 0 && why[0])
+		SKIP(return, "%s", why);
 	ASSERT_LE(0, self->fd);
 }
 
@@ -104,116 +96,11 @@ FIXTURE_TEARDOWN(mirror)
 		close(self->fd);
 }
 
-/* One device command; returns 0 or -errno, @out (if set) gets the result. */
-static int dummy_cmd(int fd, unsigned long req, __u64 addr, void *buf,
-		     __u64 npages, struct hmm_dummy_cmd *out)
-{
-	struct hmm_dummy_cmd cmd = {
-		.addr = addr,
-		.ptr = (uintptr_t)buf,
-		.npages = npages,
-	};
-	int ret;
-
-	do {
-		ret = ioctl(fd, req, &cmd);
-	} while (ret < 0 && errno == EINTR);
-	if (out)
-		*out = cmd;
-	return ret < 0 ? -errno : 0;
-}
-
-static int dev_read(int fd, void *addr, void *buf, __u64 npages,
-		    struct hmm_dummy_cmd *out)
-{
-	return dummy_cmd(fd, HMM_DUMMY_READ, (uintptr_t)addr, buf, npages, out);
-}
-
-static int dev_write(int fd, void *addr, void *buf, __u64 npages,
-		     struct hmm_dummy_cmd *out)
-{
-	return dummy_cmd(fd, HMM_DUMMY_WRITE, (uintptr_t)addr, buf, npages, out);
-}
-
-static int dev_snap(int fd, void *addr, void *buf, __u64 npages,
-		    struct hmm_dummy_cmd *out)
-{
-	return dummy_cmd(fd, HMM_DUMMY_SNAPSHOT, (uintptr_t)addr, buf, npages, out);
-}
-
-static int get_counters(int fd, struct hmm_dummy_counters *c)
-{
-	memset(c, 0, sizeof(*c));
-	return ioctl(fd, HMM_DUMMY_COUNTERS, c) < 0 ? -errno : 0;
-}
-
-static int get_info(int fd, struct hmm_dummy_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	return ioctl(fd, HMM_DUMMY_INFO, info) < 0 ? -errno : 0;
-}
-
 /* Did the invalidations of kind @ev grow from @old to @now? */
 static bool grew(const struct hmm_dummy_counters *old,
 		 const struct hmm_dummy_counters *now, int ev)
 {
 	return now->invalidations[ev] > old->invalidations[ev];
-}
-
-/* Byte @off of the pattern @seed: a cheap hash of both. */
-static unsigned char pat_byte(unsigned int seed, size_t off)
-{
-	uint32_t x = seed * 0x9e3779b1u + (uint32_t)off * 0x85ebca6bu +
-		     (uint32_t)(off >> 12) * 0x27d4eb2fu;
-
-	x ^= x >> 15;
-	x *= 0x2c1b3c6du;
-	x ^= x >> 12;
-	return x >> 24;
-}
-
-static void pat_fill(void *p, size_t len, unsigned int seed)
-{
-	unsigned char *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		b[i] = pat_byte(seed, i);
-}
-
-/* Offset of the first byte not matching pattern @seed, or -1. */
-static long pat_diff(const void *p, size_t len, unsigned int seed)
-{
-	const unsigned char *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i] != pat_byte(seed, i))
-			return i;
-	return -1;
-}
-
-/* Offset of the first byte that is not zero, or -1. */
-static long zero_diff(const void *p, size_t len)
-{
-	const unsigned char *b = p;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (b[i])
-			return i;
-	return -1;
-}
-
-/* Index of the first SNAPSHOT byte that is not @want, or -1. */
-static long prot_diff(const unsigned char *snap, size_t n, unsigned char want)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (snap[i] != want)
-			return i;
-	return -1;
 }
 
 /*
@@ -243,17 +130,6 @@ static uint32_t gen_check(const void *page, size_t psz)
 	return gen;
 }
 
-/* Anonymous memory kept out of THP, so SNAPSHOT values are exact. */
-static void *map_anon(size_t len, int flags)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       flags | MAP_ANONYMOUS, -1, 0);
-
-	if (p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
-
 /* A temporary file in /tmp, already unlinked. */
 static int tmp_file(size_t len)
 {
@@ -270,46 +146,23 @@ static int tmp_file(size_t len)
 	return fd;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *b = buf;
-	size_t done = 0;
-	ssize_t ret;
-
-	while (done < len) {
-		ret = pwrite(fd, b + done, len - done, done);
-		if (ret <= 0)
-			return -1;
-		done += ret;
-	}
-	return 0;
-}
-
-static int pread_all(int fd, void *buf, size_t len)
+/* pwrite() (@write) or pread() all @len bytes from offset 0; 0 or -1. */
+static int rw_all(int fd, void *buf, size_t len, bool write)
 {
 	unsigned char *b = buf;
 	size_t done = 0;
 	ssize_t ret;
 
 	while (done < len) {
-		ret = pread(fd, b + done, len - done, done);
+		if (write)
+			ret = pwrite(fd, b + done, len - done, done);
+		else
+			ret = pread(fd, b + done, len - done, done);
 		if (ret <= 0)
 			return -1;
 		done += ret;
 	}
 	return 0;
-}
-
-/* Exit code of child @pid, 128 + signal if it was killed, -1 on error. */
-static int wait_child(pid_t pid)
-{
-	int status;
-
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
 }
 
 /*
@@ -397,14 +250,14 @@ static void shared_file_cycle(struct __test_metadata *_metadata, int fd,
 
 	ASSERT_NE(NULL, buf);
 	pat_fill(buf, len, seed);
-	ASSERT_EQ(0, pwrite_all(ffd, buf, len));
+	ASSERT_EQ(0, rw_all(ffd, buf, len, true));
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, ffd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 
 	read_write_cycle(_metadata, fd, p, len, psz, seed, true);
 
 	pat_fill(buf, len, seed + 1000);
-	ASSERT_EQ(0, pread_all(ffd, buf, len));
+	ASSERT_EQ(0, rw_all(ffd, buf, len, false));
 	ASSERT_EQ(-1, pat_diff(buf, len, seed + 1));
 	ASSERT_EQ(0, munmap(p, len));
 	free(buf);
@@ -469,7 +322,7 @@ TEST_F(mirror, file_private_write_stays_private)
 	ASSERT_NE(NULL, buf);
 	ASSERT_LE(0, ffd);
 	pat_fill(buf, len, 9);
-	ASSERT_EQ(0, pwrite_all(ffd, buf, len));
+	ASSERT_EQ(0, rw_all(ffd, buf, len, true));
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, ffd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 
@@ -489,7 +342,7 @@ TEST_F(mirror, file_private_write_stays_private)
 	ASSERT_EQ(-1, prot_diff(snap, n, HMM_DUMMY_PROT_WRITE));
 
 	pat_fill(buf, len, 1009);
-	ASSERT_EQ(0, pread_all(ffd, buf, len));
+	ASSERT_EQ(0, rw_all(ffd, buf, len, false));
 	ASSERT_EQ(-1, pat_diff(buf, len, 9));
 	good_read(_metadata, self->fd, p, len, self->psz, 10);
 
@@ -503,14 +356,13 @@ TEST_F(mirror, thp_read_write)
 	__u64 n = SZ_2M / self->psz;
 	unsigned char *snap = malloc(n);
 	struct hmm_dummy_cmd cmd;
-	unsigned char *raw, *p;
+	unsigned char *p;
+	void *raw;
 
 	ASSERT_NE(NULL, snap);
-	raw = mmap(NULL, 2 * SZ_2M, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, raw);
-	p = (unsigned char *)(((uintptr_t)raw + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (madvise(p, SZ_2M, MADV_HUGEPAGE))
+	p = map_thp_area(&raw);
+	ASSERT_NE(MAP_FAILED, p);
+	if (!p)
 		SKIP(return, "MADV_HUGEPAGE failed: no THP");
 	pat_fill(p, SZ_2M, 11);
 
@@ -554,8 +406,8 @@ TEST_F(mirror, zero_page_read_then_write)
 	size_t len = NPAGES * self->psz;
 	__u64 n = NPAGES;
 	unsigned char *buf = malloc(len);
-	unsigned char snap[NPAGES];
 	struct hmm_dummy_cmd cmd;
+	unsigned char snap[NPAGES];
 	void *p = map_anon(len, MAP_PRIVATE);
 
 	ASSERT_NE(NULL, buf);
@@ -693,10 +545,10 @@ TEST_F(mirror, prot_none_read_fails_until_readable)
 
 TEST_F(mirror, readonly_write_fails_until_writable)
 {
+	struct hmm_dummy_cmd cmd;
 	size_t len = NPAGES * self->psz;
 	__u64 n = NPAGES;
 	unsigned char *buf = malloc(len);
-	struct hmm_dummy_cmd cmd;
 	void *p = map_anon(len, MAP_PRIVATE);
 
 	ASSERT_NE(NULL, buf);
@@ -790,11 +642,11 @@ TEST_F(mirror, munmap_invalidates_mirror)
 /* mprotect(PROT_READ) takes away the device's write access. */
 TEST_F(mirror, mprotect_readonly_invalidates_write)
 {
+	struct hmm_dummy_cmd cmd;
 	size_t len = NPAGES * self->psz;
 	__u64 n = NPAGES;
 	unsigned char *buf = malloc(len);
 	struct hmm_dummy_counters c0, c1;
-	struct hmm_dummy_cmd cmd;
 	void *p = map_anon(len, MAP_PRIVATE);
 
 	ASSERT_NE(NULL, buf);
@@ -856,10 +708,10 @@ TEST_F(mirror, madvise_dontneed_reads_zeros)
 /* mremap moves the data: found at the new address, gone from the old. */
 TEST_F(mirror, mremap_moves_mirror)
 {
+	struct hmm_dummy_counters c0, c1;
 	size_t len = NPAGES * self->psz;
 	__u64 n = NPAGES;
 	unsigned char *buf = malloc(len);
-	struct hmm_dummy_counters c0, c1;
 	struct hmm_dummy_cmd cmd;
 	void *p = map_anon(len, MAP_PRIVATE);
 	void *dst, *q;
@@ -927,11 +779,11 @@ static int cow_child(int dev, void *p, size_t len, size_t psz, int rd, int wr)
  */
 TEST_F(mirror, fork_cow_keeps_data_apart)
 {
+	struct hmm_dummy_cmd cmd;
 	size_t len = NPAGES * self->psz;
 	__u64 n = NPAGES;
 	unsigned char *buf = malloc(len);
 	struct hmm_dummy_counters c0, c1, c2;
-	struct hmm_dummy_cmd cmd;
 	void *p = map_anon(len, MAP_PRIVATE);
 	int p2c[2], c2p[2];
 	pid_t pid;
