@@ -209,6 +209,7 @@ static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_devic
 {
 	m->hdev = hdev;
 	m->mm = mm;
+	m->fault = false;
 	m->nr_moved = 0;
 	m->nomem = false;
 }

@@ -29,7 +29,7 @@ static int hold(size_t npages)
 	long bad;
 	int fd, ret;
 
-	buf = map_anon(len, 0);
+	buf = map_anon(len, MAP_PRIVATE);
 	mirror = malloc(len);
 	if (buf == MAP_FAILED || !mirror) {
 		perror("hmm_dummy_holder: memory");
