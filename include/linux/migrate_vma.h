@@ -53,10 +53,13 @@
  * destination is not migrated.
  *
  * finalize_and_map() runs after the metadata of each page moved, with
- * source and destination still locked and the mmap lock still held, so
- * the driver can update its page table before anyone else can touch the
- * pages. An entry whose move succeeded still has MIGRATE_PFN_MIGRATE in
- * @src; a failed one lost it and its destination, if any, is freed.
+ * source and destination still locked and the mmap lock still held. An
+ * entry whose move succeeded still has MIGRATE_PFN_MIGRATE in @src; a
+ * failed one lost it and its destination, if any, is freed after the
+ * callback. Locked pages cannot be migrated again meanwhile, but the read
+ * mmap lock does not keep MADV_DONTNEED from zapping the range: a driver
+ * that maps the pages in its own page table here must be able to tell
+ * that from its mirror, or map them after the call, through the mirror.
  *
  * Neither callback may change @src; finalize_and_map() may not change
  * @dst either.
