@@ -34,10 +34,14 @@
 #include <linux/oom.h>
 #include <linux/pagewalk.h>
 #include <linux/rmap.h>
+#include <linux/slab.h>
 #include <linux/swapops.h>
 #include <linux/userfaultfd_k.h>
 
 #include "internal.h"
+
+/* Moves of a device page that a racing fault's reference made fail. */
+#define MIGRATE_VMA_REF_TRIES	3
 
 /**
  * struct migrate_vma_state - one call of migrate_vma() or migrate_vma_evict()
@@ -49,6 +53,9 @@
  * @npages: number of entries filled so far by collect, then in all
  * @cpages: entries still marked MIGRATE_PFN_MIGRATE
  * @large: a large folio collect met and must split, with a reference
+ * @anon_vmas: evicting, the anon_vma of each source, held so that the
+ *	reverse map can be walked again after the last mapping went away;
+ *	NULL for migrate_vma(), whose mmap lock keeps the anon_vmas alive
  */
 struct migrate_vma_state {
 	const struct migrate_vma_ops *ops;
@@ -59,6 +66,7 @@ struct migrate_vma_state {
 	unsigned long npages;
 	unsigned long cpages;
 	struct folio *large;
+	struct anon_vma **anon_vmas;
 };
 
 static void add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
@@ -74,13 +82,19 @@ static bool core_copies(const struct migrate_vma_state *mv)
 	return mv->ops->flags & MIGRATE_VMA_CORE_COPY;
 }
 
+static bool skips_system(const struct migrate_vma_state *mv)
+{
+	return mv->ops->flags & MIGRATE_VMA_SKIP_SYSTEM;
+}
+
 /*
  * An address without a page can be given one, but only in anonymous
  * memory: anything else is backed by a file the page would not be part of.
  */
-static unsigned long empty_entry(struct vm_area_struct *vma)
+static unsigned long empty_entry(const struct migrate_vma_state *mv,
+				 struct vm_area_struct *vma)
 {
-	return vma_is_anonymous(vma) ? MIGRATE_PFN_MIGRATE : 0;
+	return vma_is_anonymous(vma) && !skips_system(mv) ? MIGRATE_PFN_MIGRATE : 0;
 }
 
 static int collect_hole(unsigned long start, unsigned long end, int depth,
@@ -90,7 +104,7 @@ static int collect_hole(unsigned long start, unsigned long end, int depth,
 	unsigned long addr;
 
 	for (addr = start; addr < end; addr += PAGE_SIZE)
-		add_entry(mv, empty_entry(walk->vma));
+		add_entry(mv, empty_entry(mv, walk->vma));
 	return 0;
 }
 
@@ -108,7 +122,7 @@ static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
 	unsigned long mpfn;
 	struct page *page;
 
-	if (!is_device_private_entry(entry))
+	if (!is_device_private_entry(entry) || (mv->ops->flags & MIGRATE_VMA_SKIP_DEVICE))
 		return 0;
 	page = pfn_swap_entry_to_page(entry);
 	if (!mv->ops->pgmap_owner || page->pgmap->owner != mv->ops->pgmap_owner)
@@ -134,13 +148,15 @@ static unsigned long collect_pte(struct migrate_vma_state *mv, unsigned long add
 	unsigned long mpfn;
 
 	if (pte_none(pte))
-		return empty_entry(vma);
+		return empty_entry(mv, vma);
 	if (!pte_present(pte))
 		return collect_swap_pte(mv, pte);
+	if (skips_system(mv))
+		return 0;
 
 	page = vm_normal_page(vma, addr, pte);
 	if (!page)	/* the zero page can be replaced like an empty entry */
-		return is_zero_pfn(pte_pfn(pte)) ? empty_entry(vma) : 0;
+		return is_zero_pfn(pte_pfn(pte)) ? empty_entry(mv, vma) : 0;
 	folio = page_folio(page);
 	/* File pages belong to their file, KSM pages to several places. */
 	if (!folio_test_anon(folio) || folio_test_ksm(folio) ||
@@ -242,6 +258,18 @@ static void give_up(struct migrate_vma_state *mv, unsigned long i)
 }
 
 /*
+ * Evicting: hold the anon_vma of a source, which only a mapped page has.
+ * A page that is not mapped (any more) has nothing to evict from: a CPU
+ * fault that moved it already may still hold a reference, say.
+ */
+static bool hold_anon_vma(struct migrate_vma_state *mv, unsigned long i,
+			  struct folio *folio)
+{
+	mv->anon_vmas[i] = folio_get_anon_vma(folio);
+	return mv->anon_vmas[i];
+}
+
+/*
  * More references than the mappings, the swap cache and the core's own
  * one explain: someone pinned the page (GUP, DMA) and may still write it.
  * Device-private pages cannot be pinned, and the fault path holds a
@@ -276,6 +304,11 @@ static void phase_prepare(struct migrate_vma_state *mv)
 			continue;
 		}
 		mv->src[i] |= MIGRATE_PFN_LOCKED;
+		if (mv->anon_vmas && !hold_anon_vma(mv, i, folio)) {
+			release_source(folio, true);
+			give_up(mv, i);
+			continue;
+		}
 		if (folio_is_zone_device(folio))
 			continue;	/* never on the LRU; collect's reference holds it */
 
@@ -423,12 +456,25 @@ static bool insert_page(struct migrate_vma_state *mv, unsigned long addr,
 	return edit.done;
 }
 
+/*
+ * A device page is not on any LRU, but its flags outlive it on the
+ * driver's free list: clear what folio_migrate_flags() would add to, so
+ * that a page once mlocked cannot come back both active and unevictable.
+ */
+static void clear_lru_flags(struct folio *folio)
+{
+	folio_clear_active(folio);
+	folio_clear_unevictable(folio);
+	folio_clear_referenced(folio);
+	folio_clear_workingset(folio);
+}
+
 /* Move the metadata of one unmapped, locked source folio to @dst. */
 static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 		       struct folio *dst)
 {
 	bool private = folio_is_device_private(src) || folio_is_device_private(dst);
-	int extra = 0;
+	int extra = 0, tries = MIGRATE_VMA_REF_TRIES;
 
 	/* Only system memory and device-private memory are handled. */
 	if (folio_is_zone_device(dst) && !folio_is_device_private(dst))
@@ -439,13 +485,21 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 		return false;
 	if (core_copies(mv) && (private || folio_mc_copy(dst, src)))
 		return false;
-	/* A CPU fault on a device-private page holds a reference to it. */
-	if (folio_is_device_private(src))
-		extra = folio_ref_count(src) - folio_expected_ref_count(src) - 1;
-	if (folio_migrate_mapping(folio_mapping(src), dst, src, extra))
-		return false;
-	folio_migrate_flags(dst, src);
-	return true;
+	if (folio_is_device_private(dst))
+		clear_lru_flags(dst);
+	do {
+		/*
+		 * A CPU fault on a device-private page holds a reference to
+		 * it, which a racing fault may drop meanwhile: try again.
+		 */
+		if (folio_is_device_private(src))
+			extra = folio_ref_count(src) - folio_expected_ref_count(src) - 1;
+		if (!folio_migrate_mapping(folio_mapping(src), dst, src, extra)) {
+			folio_migrate_flags(dst, src);
+			return true;
+		}
+	} while (folio_is_device_private(src) && tries--);
+	return false;
 }
 
 /*
@@ -600,7 +654,8 @@ static void run_phases(struct migrate_vma_state *mv, unsigned long end, void *pr
 static bool ops_valid(const struct migrate_vma_ops *ops)
 {
 	return ops && ops->alloc_and_copy && ops->finalize_and_map &&
-		!(ops->flags & ~MIGRATE_VMA_CORE_COPY);
+		!(ops->flags & ~(MIGRATE_VMA_CORE_COPY | MIGRATE_VMA_SKIP_SYSTEM |
+				 MIGRATE_VMA_SKIP_DEVICE));
 }
 
 /**
@@ -695,7 +750,8 @@ static void evict_collect(struct migrate_vma_state *mv, unsigned long npages)
  * @npages * PAGE_SIZE, so that they find the number of entries as usual.
  *
  * Context: Process context, may sleep. No mmap lock needed.
- * Return: 0, even when no page moved; -EINVAL for bad arguments.
+ * Return: 0, even when no page moved; -EINVAL for bad arguments, -ENOMEM
+ * when the call's own bookkeeping could not be allocated.
  */
 int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
 		      unsigned long *dst, unsigned long npages, void *private)
@@ -705,11 +761,19 @@ int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
 		.src = src,
 		.dst = dst,
 	};
+	unsigned long i;
 
 	if (!ops_valid(ops) || ops->flags || !ops->pgmap_owner || !src || !dst)
 		return -EINVAL;
+	mv.anon_vmas = kcalloc(npages, sizeof(*mv.anon_vmas), GFP_KERNEL);
+	if (!mv.anon_vmas)
+		return -ENOMEM;
 	evict_collect(&mv, npages);
 	run_phases(&mv, npages << PAGE_SHIFT, private);
+	for (i = 0; i < npages; i++)
+		if (mv.anon_vmas[i])
+			put_anon_vma(mv.anon_vmas[i]);
+	kfree(mv.anon_vmas);
 	return 0;
 }
 EXPORT_SYMBOL_GPL(migrate_vma_evict);

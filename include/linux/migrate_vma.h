@@ -15,6 +15,10 @@
 
 /* The core copies the data instead of alloc_and_copy(); see below. */
 #define MIGRATE_VMA_CORE_COPY	BIT(0)
+/* Collect no system page and no empty entry: device memory back to RAM. */
+#define MIGRATE_VMA_SKIP_SYSTEM	BIT(1)
+/* Collect no device-private page: system memory to a device. */
+#define MIGRATE_VMA_SKIP_DEVICE	BIT(2)
 
 /**
  * struct migrate_vma_ops - what a driver supplies to migrate_vma()
@@ -24,7 +28,10 @@
  *	memory. Device-private pages are collected only when their owner is
  *	this value, so a driver moves its own pages and no other device's.
  *	NULL collects no device-private page.
- * @flags: MIGRATE_VMA_CORE_COPY or 0
+ * @flags: MIGRATE_VMA_* or 0. By default every kind of page that can move
+ *	is collected; SKIP_SYSTEM and SKIP_DEVICE leave out the pages a
+ *	migration in one direction has nothing to do with, so that they are
+ *	not locked, unmapped and mapped again for nothing.
  *
  * Both callbacks get the arrays of one call: entry i describes the page at
  * @start + i * PAGE_SIZE, and there are (@end - @start) / PAGE_SIZE of

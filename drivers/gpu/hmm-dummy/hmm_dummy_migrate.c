@@ -210,6 +210,7 @@ static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_devic
 	m->hdev = hdev;
 	m->mm = mm;
 	m->fault = false;
+	memset(m->moved, 0, sizeof(m->moved));
 	m->nr_moved = 0;
 	m->nomem = false;
 }
@@ -226,6 +227,7 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 
 	if (!vma)
 		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_MIGRATE_BATCH, m);
+	ops.flags = MIGRATE_VMA_SKIP_SYSTEM;
 	return migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
 }
 
@@ -314,7 +316,7 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 		.alloc_and_copy = core_copy ? to_device_core_copy : to_device_driver_copy,
 		.finalize_and_map = note_moved,
 		.pgmap_owner = hfile->hdev,
-		.flags = core_copy ? MIGRATE_VMA_CORE_COPY : 0,
+		.flags = MIGRATE_VMA_SKIP_DEVICE | (core_copy ? MIGRATE_VMA_CORE_COPY : 0),
 	};
 	int ret;
 
