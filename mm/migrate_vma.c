@@ -333,9 +333,9 @@ static void phase_prepare(struct migrate_vma_state *mv)
 }
 
 /*
- * Phase 3: replace every mapping of the pages by a migration entry. A page
- * that is still mapped afterwards, or pinned meanwhile, gets its mappings
- * back and is given up.
+ * Phase 3: replace every mapping of the pages by a migration entry, with
+ * one TLB flush for all of them. A page that is still mapped afterwards,
+ * or pinned meanwhile, gets its mappings back and is given up.
  */
 static void phase_unmap(struct migrate_vma_state *mv)
 {
@@ -347,7 +347,15 @@ static void phase_unmap(struct migrate_vma_state *mv)
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (folio_mapped(folio))
-			try_to_migrate(folio, 0);
+			try_to_migrate(folio, TTU_BATCH_FLUSH);
+	}
+	/* No CPU may still write through a stale TLB entry from here on. */
+	try_to_unmap_flush();
+
+	for (i = 0; i < mv->npages; i++) {
+		if (!(mv->src[i] & MIGRATE_PFN_VALID))
+			continue;
+		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (!folio_mapped(folio) && !folio_is_pinned(folio))
 			continue;
 		remove_migration_ptes(folio, folio, 0);
