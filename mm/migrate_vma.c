@@ -7,11 +7,13 @@
  * The work is split in five phases, one function each:
  *
  *   collect   walk the CPU page table; take a reference on every page that
- *             may move, and note empty anonymous entries a driver may fill
- *   prepare   lock the pages and take them off the LRU; drop pinned ones
- *   unmap     replace each mapping by a migration entry, so the CPU waits
- *             instead of touching the page; restore the pages that turn out
- *             pinned after all
+ *             may move, and note empty anonymous entries a driver may fill;
+ *             a page that locks at once is unmapped right there
+ *   prepare   lock the other pages, take them all off the LRU; drop pinned
+ *             ones
+ *   unmap     replace each remaining mapping by a migration entry, so the
+ *             CPU waits instead of touching the page; restore the pages
+ *             that turn out pinned after all
  *             -> the driver's alloc_and_copy()
  *   pages     move the struct page metadata to the destination; install
  *             the destination of an empty entry
@@ -53,6 +55,7 @@
  * @npages: number of entries filled so far by collect, then in all
  * @cpages: entries still marked MIGRATE_PFN_MIGRATE
  * @large: a large folio collect met and must split, with a reference
+ * @flush_tlb: collect unmapped present ptes, whose TLB entries need a flush
  * @anon_vmas: evicting, the anon_vma of each source, held so that the
  *	reverse map can be walked again after the last mapping went away;
  *	NULL for migrate_vma(), whose mmap lock keeps the anon_vmas alive
@@ -66,6 +69,7 @@ struct migrate_vma_state {
 	unsigned long npages;
 	unsigned long cpages;
 	struct folio *large;
+	bool flush_tlb;
 	struct anon_vma **anon_vmas;
 };
 
@@ -175,17 +179,97 @@ static unsigned long collect_pte(struct migrate_vma_state *mv, unsigned long add
 
 /*
  * Split a large folio met while collecting, so that its pages can move one
- * by one. Consumes the reference collect_pte() took.
+ * by one. Consumes the reference collect_pte() took. Collect may hold the
+ * locks of pages already unmapped, so it does not wait for this one.
  */
 static bool split_large_folio(struct folio *folio)
 {
-	bool split;
+	bool split = false;
 
-	folio_lock(folio);
-	split = !split_folio(folio);
-	folio_unlock(folio);
+	if (folio_trylock(folio)) {
+		split = !split_folio(folio);
+		folio_unlock(folio);
+	}
 	folio_put(folio);
 	return split;
+}
+
+/* The migration entry that stands for @pte, a present or device-private pte. */
+static pte_t migration_pte(pte_t pte, struct page *page, bool exclusive)
+{
+	unsigned long pfn = page_to_pfn(page);
+	swp_entry_t entry;
+	pte_t swp_pte;
+
+	if (pte_present(pte)) {
+		if (pte_write(pte))
+			entry = make_writable_migration_entry(pfn);
+		else if (exclusive)
+			entry = make_readable_exclusive_migration_entry(pfn);
+		else
+			entry = make_readable_migration_entry(pfn);
+		if (pte_young(pte))
+			entry = make_migration_entry_young(entry);
+		if (pte_dirty(pte))
+			entry = make_migration_entry_dirty(entry);
+		swp_pte = swp_entry_to_pte(entry);
+		if (pte_soft_dirty(pte))
+			swp_pte = pte_swp_mksoft_dirty(swp_pte);
+		if (pte_uffd_wp(pte))
+			swp_pte = pte_swp_mkuffd_wp(swp_pte);
+		return swp_pte;
+	}
+	if (is_writable_device_private_entry(pte_to_swp_entry(pte)))
+		entry = make_writable_migration_entry(pfn);
+	else
+		entry = make_readable_migration_entry(pfn);
+	swp_pte = swp_entry_to_pte(entry);
+	if (pte_swp_soft_dirty(pte))
+		swp_pte = pte_swp_mksoft_dirty(swp_pte);
+	if (pte_swp_uffd_wp(pte))
+		swp_pte = pte_swp_mkuffd_wp(swp_pte);
+	return swp_pte;
+}
+
+/*
+ * Unmap a page collect just took, under the pte lock, if it locks at
+ * once: its pte becomes a migration entry here, inside collect's one mmu
+ * notification, instead of in try_to_migrate() with a reverse map walk
+ * and a notification per page. The unmap phase still handles the pages
+ * mapped elsewhere too (after fork). Returns the entry to record: LOCKED
+ * added when the page is unmapped here, 0 when it may be pinned.
+ */
+static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_walk *walk,
+				      pte_t *ptep, unsigned long addr, unsigned long mpfn)
+{
+	struct page *page = migrate_pfn_to_page(mpfn);
+	struct folio *folio = page_folio(page);
+	bool exclusive;
+	pte_t pte;
+
+	if (!folio_trylock(folio))
+		return mpfn;	/* prepare tries again */
+	pte = ptep_get(ptep);
+	if (pte_present(pte))
+		flush_cache_page(walk->vma, addr, pte_pfn(pte));
+	pte = ptep_get_and_clear(walk->mm, addr, ptep);
+	exclusive = PageAnonExclusive(page);
+	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
+		/* Maybe pinned by GUP: the page stays, mapped as it was. */
+		set_pte_at(walk->mm, addr, ptep, pte);
+		folio_unlock(folio);
+		folio_put(folio);
+		return 0;
+	}
+	if (pte_present(pte) && pte_dirty(pte))
+		folio_mark_dirty(folio);
+	/* Still counted in the rss, as a migration entry is. */
+	set_pte_at(walk->mm, addr, ptep, migration_pte(pte, page, exclusive));
+	folio_remove_rmap_pte(folio, page, walk->vma);
+	folio_put(folio);	/* the mapping's reference */
+	if (pte_present(pte))
+		mv->flush_tlb = true;
+	return mpfn | MIGRATE_PFN_LOCKED;
 }
 
 static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
@@ -197,6 +281,8 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 	mpfn = collect_pte(mv, addr, ptep_get(ptep), &mv->large);
 	if (mv->large)
 		return 1;	/* stop here: split it, then walk on */
+	if (mpfn & MIGRATE_PFN_VALID)
+		mpfn = unmap_in_collect(mv, walk, ptep, addr, mpfn);
 	add_entry(mv, mpfn);
 	return 0;
 }
@@ -210,13 +296,18 @@ static const struct mm_walk_ops collect_walk_ops = {
 
 /*
  * Phase 1: record one entry per page of the range, with a reference on
- * each page that may move. Nothing is locked or changed yet, except that
- * large folios are split.
+ * each page that may move, under one mmu notification for the range.
+ * Pages that lock at once are unmapped on the way; large folios are
+ * split.
  */
 static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 {
 	unsigned long addr = mv->start, split_at = ULONG_MAX;
+	struct mmu_notifier_range range;
 
+	mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0, mv->vma->vm_mm,
+				      mv->start, end, mv->ops->pgmap_owner);
+	mmu_notifier_invalidate_range_start(&range);
 	while (addr < end) {
 		mv->large = NULL;
 		walk_page_range(mv->vma->vm_mm, addr, end, &collect_walk_ops, mv);
@@ -235,6 +326,10 @@ static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 	}
 	/* The callbacks cover every address; this only guards the arrays. */
 	skip_range(mv, mv->start + (mv->npages << PAGE_SHIFT), end);
+	/* No CPU may write through a stale TLB entry once the copy starts. */
+	if (mv->flush_tlb)
+		flush_tlb_range(mv->vma, mv->start, end);
+	mmu_notifier_invalidate_range_end(&range);
 }
 
 /* Release a source page the core holds: unlock it, give it back to the LRU. */
@@ -255,6 +350,24 @@ static void give_up(struct migrate_vma_state *mv, unsigned long i)
 	if (mv->src[i] & MIGRATE_PFN_MIGRATE)
 		mv->cpages--;
 	mv->src[i] = 0;
+}
+
+/*
+ * Give up on a source the core has locked: map it again where collect
+ * unmapped it (the mmap lock of migrate_vma() keeps its anon_vma alive;
+ * eviction unmaps nothing before the unmap phase), release it.
+ */
+static void give_up_locked(struct migrate_vma_state *mv, unsigned long i,
+			   struct folio *folio, bool isolated)
+{
+	if (mv->vma)
+		remove_migration_ptes(folio, folio, 0);
+	folio_unlock(folio);
+	if (isolated)
+		folio_putback_lru(folio);
+	else
+		folio_put(folio);
+	give_up(mv, i);
 }
 
 /*
@@ -283,9 +396,10 @@ static bool folio_is_pinned(struct folio *folio)
 }
 
 /*
- * Phase 2: lock every collected page and isolate it from the LRU. A page
- * locked by someone else is left alone rather than waited for: two
- * migrations of overlapping ranges would otherwise wait on each other.
+ * Phase 2: lock every collected page collect did not lock already, and
+ * isolate it from the LRU. A page locked by someone else is left alone
+ * rather than waited for: two migrations of overlapping ranges would
+ * otherwise wait on each other.
  */
 static void phase_prepare(struct migrate_vma_state *mv)
 {
@@ -298,15 +412,14 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		if (!(mv->src[i] & MIGRATE_PFN_VALID))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
-		if (!folio_trylock(folio)) {
+		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !folio_trylock(folio)) {
 			release_source(folio, false);
 			give_up(mv, i);
 			continue;
 		}
 		mv->src[i] |= MIGRATE_PFN_LOCKED;
 		if (mv->anon_vmas && !hold_anon_vma(mv, i, folio)) {
-			release_source(folio, true);
-			give_up(mv, i);
+			give_up_locked(mv, i, folio, false);
 			continue;
 		}
 		if (folio_is_zone_device(folio))
@@ -318,17 +431,13 @@ static void phase_prepare(struct migrate_vma_state *mv)
 			drained = true;
 		}
 		if (!folio_isolate_lru(folio)) {
-			folio_unlock(folio);
-			folio_put(folio);
-			give_up(mv, i);
+			give_up_locked(mv, i, folio, false);
 			continue;
 		}
 		/* The isolation holds a reference of its own. */
 		folio_put(folio);
-		if (folio_is_pinned(folio)) {
-			release_source(folio, true);
-			give_up(mv, i);
-		}
+		if (folio_is_pinned(folio))
+			give_up_locked(mv, i, folio, true);
 	}
 }
 
