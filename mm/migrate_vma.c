@@ -55,7 +55,9 @@
  * @npages: number of entries filled so far by collect, then in all
  * @cpages: entries still marked MIGRATE_PFN_MIGRATE
  * @large: a large folio collect met and must split, with a reference
- * @flush_tlb: collect unmapped present ptes, whose TLB entries need a flush
+ * @collect_end: end of the range collect walks
+ * @flush_from: first address collect unmapped a present pte at since its
+ *	last TLB flush, ULONG_MAX when none
  * @anon_vmas: evicting, the anon_vma of each source, held so that the
  *	reverse map can be walked again after the last mapping went away;
  *	NULL for migrate_vma(), whose mmap lock keeps the anon_vmas alive
@@ -69,7 +71,8 @@ struct migrate_vma_state {
 	unsigned long npages;
 	unsigned long cpages;
 	struct folio *large;
-	bool flush_tlb;
+	unsigned long collect_end;
+	unsigned long flush_from;
 	struct anon_vma **anon_vmas;
 };
 
@@ -221,6 +224,8 @@ static pte_t migration_pte(pte_t pte, struct page *page, bool exclusive)
 	}
 	if (is_writable_device_private_entry(pte_to_swp_entry(pte)))
 		entry = make_writable_migration_entry(pfn);
+	else if (exclusive)
+		entry = make_readable_exclusive_migration_entry(pfn);
 	else
 		entry = make_readable_migration_entry(pfn);
 	swp_pte = swp_entry_to_pte(entry);
@@ -266,10 +271,28 @@ static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_wa
 	/* Still counted in the rss, as a migration entry is. */
 	set_pte_at(walk->mm, addr, ptep, migration_pte(pte, page, exclusive));
 	folio_remove_rmap_pte(folio, page, walk->vma);
+	/* Munlock left a reference in this CPU's batch: not a pin. */
+	if (walk->vma->vm_flags & VM_LOCKED)
+		mlock_drain_local();
 	folio_put(folio);	/* the mapping's reference */
 	if (pte_present(pte))
-		mv->flush_tlb = true;
+		mv->flush_from = min(mv->flush_from, addr);
 	return mpfn | MIGRATE_PFN_LOCKED;
+}
+
+/*
+ * Flush the TLB entries of the ptes unmapped since the last flush, up to
+ * @end, before the walker drops the pte lock: code that later changes
+ * those ptes under the mmap read lock (MADV_DONTNEED, uffd write-protect)
+ * finds no present pte there and would flush nothing itself.
+ */
+static void flush_unmapped(struct migrate_vma_state *mv, struct vm_area_struct *vma,
+			   unsigned long end)
+{
+	if (mv->flush_from >= end)
+		return;
+	flush_tlb_range(vma, mv->flush_from, end);
+	mv->flush_from = ULONG_MAX;
 }
 
 static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
@@ -279,11 +302,16 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 	unsigned long mpfn;
 
 	mpfn = collect_pte(mv, addr, ptep_get(ptep), &mv->large);
-	if (mv->large)
+	if (mv->large) {
+		flush_unmapped(mv, walk->vma, addr);
 		return 1;	/* stop here: split it, then walk on */
+	}
 	if (mpfn & MIGRATE_PFN_VALID)
 		mpfn = unmap_in_collect(mv, walk, ptep, addr, mpfn);
 	add_entry(mv, mpfn);
+	/* The walker drops the pte lock at the end of each page table. */
+	if (next == mv->collect_end || IS_ALIGNED(next, PMD_SIZE))
+		flush_unmapped(mv, walk->vma, next);
 	return 0;
 }
 
@@ -305,6 +333,8 @@ static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 	unsigned long addr = mv->start, split_at = ULONG_MAX;
 	struct mmu_notifier_range range;
 
+	mv->collect_end = end;
+	mv->flush_from = ULONG_MAX;
 	mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0, mv->vma->vm_mm,
 				      mv->start, end, mv->ops->pgmap_owner);
 	mmu_notifier_invalidate_range_start(&range);
@@ -326,9 +356,6 @@ static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 	}
 	/* The callbacks cover every address; this only guards the arrays. */
 	skip_range(mv, mv->start + (mv->npages << PAGE_SHIFT), end);
-	/* No CPU may write through a stale TLB entry once the copy starts. */
-	if (mv->flush_tlb)
-		flush_tlb_range(mv->vma, mv->start, end);
 	mmu_notifier_invalidate_range_end(&range);
 }
 
