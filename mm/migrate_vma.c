@@ -538,26 +538,28 @@ static bool alloc_page_table(struct mm_struct *mm, unsigned long addr)
 }
 
 /*
- * A one-pte change made through the page walker, which takes the pte
- * lock and maps a huge pmd with ptes first.
+ * Empty entries waiting for their pte in phase_pages() carry
+ * MIGRATE_PFN_LOCKED in @src, which an entry without a source page has no
+ * other use for: the one walk that installs them clears it on success.
  */
-struct pte_edit {
-	struct folio *folio;
-	bool done;
-};
+#define MIGRATE_VMA_PENDING	MIGRATE_PFN_LOCKED
 
 static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 			    struct mm_walk *walk)
 {
-	struct pte_edit *edit = walk->private;
+	struct migrate_vma_state *mv = walk->private;
+	unsigned long i = (addr - mv->start) >> PAGE_SHIFT;
 	struct vm_area_struct *vma = walk->vma;
-	struct folio *folio = edit->folio;
 	pte_t old = ptep_get(ptep);
+	struct folio *folio;
 
+	if (!(mv->src[i] & MIGRATE_VMA_PENDING))
+		return 0;
 	/* Someone faulted a page in since collect, or will handle the fault. */
 	if (check_stable_address_space(walk->mm) || userfaultfd_missing(vma) ||
 	    !(pte_none(old) || (pte_present(old) && is_zero_pfn(pte_pfn(old)))))
 		return 0;
+	folio = page_folio(migrate_pfn_to_page(mv->dst[i]));
 	inc_mm_counter(walk->mm, MM_ANONPAGES);
 	folio_add_new_anon_rmap(folio, vma, addr, RMAP_EXCLUSIVE);
 	if (!folio_is_zone_device(folio))
@@ -567,23 +569,24 @@ static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 		ptep_clear_flush(vma, addr, ptep);
 	set_pte_at(walk->mm, addr, ptep, new_page_pte(vma, &folio->page));
 	update_mmu_cache(vma, addr, ptep);
-	edit->done = true;
+	mv->src[i] &= ~MIGRATE_VMA_PENDING;
 	return 0;
 }
 
+/* The walker maps a huge pmd (the huge zero page) with ptes first. */
 static const struct mm_walk_ops insert_walk_ops = {
 	.pte_entry = insert_pte_entry,
 	.walk_lock = PGWALK_RDLOCK,
 };
 
 /*
- * Give an empty (or zero-page) entry its new page, as an anonymous fault
- * would. Fails if the entry changed since collect.
+ * Get the new page of an empty (or zero-page) entry ready to be mapped as
+ * an anonymous fault would map it: the page tables, the anon_vma and the
+ * memcg charge, all of which may sleep, so not under the pte lock.
  */
-static bool insert_page(struct migrate_vma_state *mv, unsigned long addr,
-			struct page *page)
+static bool prepare_insert(struct migrate_vma_state *mv, unsigned long addr,
+			   struct page *page)
 {
-	struct pte_edit edit = { .folio = page_folio(page) };
 	struct vm_area_struct *vma = mv->vma;
 
 	if (core_copies(mv)) {
@@ -592,12 +595,38 @@ static bool insert_page(struct migrate_vma_state *mv, unsigned long addr,
 		clear_highpage(page);
 	}
 	if (!alloc_page_table(vma->vm_mm, addr) || anon_vma_prepare(vma) ||
-	    mem_cgroup_charge(edit.folio, vma->vm_mm, GFP_KERNEL))
+	    mem_cgroup_charge(page_folio(page), vma->vm_mm, GFP_KERNEL))
 		return false;
 	/* The data must be visible before the pte is. */
-	__folio_mark_uptodate(edit.folio);
-	walk_page_range(vma->vm_mm, addr, addr + PAGE_SIZE, &insert_walk_ops, &edit);
-	return edit.done;
+	__folio_mark_uptodate(page_folio(page));
+	return true;
+}
+
+/*
+ * Map the prepared new pages of [first, last] in one walk, inside one mmu
+ * notification (a zero page there may be mirrored). An entry whose pte
+ * changed since collect fails.
+ */
+static void insert_pages(struct migrate_vma_state *mv, unsigned long first,
+			 unsigned long last)
+{
+	unsigned long start = mv->start + (first << PAGE_SHIFT);
+	unsigned long end = mv->start + ((last + 1) << PAGE_SHIFT);
+	struct mmu_notifier_range range;
+	unsigned long i;
+
+	mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0, mv->vma->vm_mm,
+				      start, end, mv->ops->pgmap_owner);
+	mmu_notifier_invalidate_range_start(&range);
+	walk_page_range(mv->vma->vm_mm, start, end, &insert_walk_ops, mv);
+	mmu_notifier_invalidate_range_end(&range);
+
+	for (i = first; i <= last; i++) {
+		if (!(mv->src[i] & MIGRATE_VMA_PENDING))
+			continue;
+		mv->src[i] &= ~(MIGRATE_VMA_PENDING | MIGRATE_PFN_MIGRATE);
+		mv->cpages--;
+	}
 }
 
 /*
@@ -647,65 +676,55 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 }
 
 /*
- * Phase 4: move each source to its destination, or install the
- * destination of an empty entry. An entry that fails loses
- * MIGRATE_PFN_MIGRATE; finalize then restores its source.
+ * Phase 4: move each source to its destination, then install the
+ * destinations of the empty entries in one walk. An entry that fails
+ * loses MIGRATE_PFN_MIGRATE; finalize then restores its source.
  */
 static void phase_pages(struct migrate_vma_state *mv)
 {
-	unsigned long range_end = mv->start + (mv->npages << PAGE_SHIFT);
-	struct mmu_notifier_range range;
-	bool notifying = false;
+	unsigned long i, first = ULONG_MAX, last = 0;
 	struct page *page, *newpage;
-	unsigned long i, addr;
-	bool moved;
+	bool ok;
 
 	for (i = 0; i < mv->npages; i++) {
 		if (!(mv->src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		newpage = migrate_pfn_to_page(mv->dst[i]);
 		page = migrate_pfn_to_page(mv->src[i]);
-		if (!newpage) {
-			moved = false;
-		} else if (page) {
-			moved = move_folio(mv, page_folio(page), page_folio(newpage));
-		} else {
-			addr = mv->start + (i << PAGE_SHIFT);
-			if (!notifying) {
-				/* Zero-page entries may be mirrored: tell the mirrors. */
-				mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0,
-							      mv->vma->vm_mm, addr, range_end,
-							      mv->ops->pgmap_owner);
-				mmu_notifier_invalidate_range_start(&range);
-				notifying = true;
-			}
-			moved = insert_page(mv, addr, newpage);
-		}
-		if (!moved) {
+		if (!newpage)
+			ok = false;
+		else if (page)
+			ok = move_folio(mv, page_folio(page), page_folio(newpage));
+		else
+			ok = prepare_insert(mv, mv->start + (i << PAGE_SHIFT), newpage);
+		if (!ok) {
 			mv->src[i] &= ~MIGRATE_PFN_MIGRATE;
 			mv->cpages--;
+		} else if (!page) {
+			mv->src[i] |= MIGRATE_VMA_PENDING;
+			first = min(first, i);
+			last = i;
 		}
 	}
-	if (notifying)
-		mmu_notifier_invalidate_range_end(&range);
+	if (first != ULONG_MAX)
+		insert_pages(mv, first, last);
 }
 
 static int poison_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 			    struct mm_walk *walk)
 {
-	struct pte_edit *edit = walk->private;
+	struct folio *folio = walk->private;
 	pte_t pte = ptep_get(ptep);
 	swp_entry_t entry;
 
 	if (!is_swap_pte(pte))
 		return 0;
 	entry = pte_to_swp_entry(pte);
-	if (!is_migration_entry(entry) || pfn_swap_entry_folio(entry) != edit->folio)
+	if (!is_migration_entry(entry) || pfn_swap_entry_folio(entry) != folio)
 		return 0;
 	/* A migration entry counts in the rss; the marker does not. */
-	dec_mm_counter(walk->mm, mm_counter(edit->folio));
+	dec_mm_counter(walk->mm, mm_counter(folio));
 	set_pte_at(walk->mm, addr, ptep, make_pte_marker(PTE_MARKER_POISONED));
-	edit->done = true;
 	return 0;
 }
 
@@ -722,9 +741,7 @@ static const struct mm_walk_ops poison_walk_ops = {
 static void poison_address(struct migrate_vma_state *mv, unsigned long addr,
 			   struct folio *folio)
 {
-	struct pte_edit edit = { .folio = folio };
-
-	walk_page_range(mv->vma->vm_mm, addr, addr + PAGE_SIZE, &poison_walk_ops, &edit);
+	walk_page_range(mv->vma->vm_mm, addr, addr + PAGE_SIZE, &poison_walk_ops, folio);
 }
 
 /* Release a destination page that was not used, or the driver's reference. */
@@ -750,7 +767,7 @@ static void phase_finalize(struct migrate_vma_state *mv)
 		dst = newpage ? page_folio(newpage) : NULL;
 		moved = mv->src[i] & MIGRATE_PFN_MIGRATE;
 		if (!(mv->src[i] & MIGRATE_PFN_VALID)) {
-			/* An empty entry: insert_page() mapped dst, if moved. */
+			/* An empty entry: insert_pages() mapped dst, if moved. */
 			if (dst)
 				release_destination(dst);
 			continue;
