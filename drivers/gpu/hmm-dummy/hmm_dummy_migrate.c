@@ -30,6 +30,7 @@
  * @hdev: the device whose memory the pages move to or from
  * @mm: the address space, to match injected faults; NULL when evicting
  * @fault: migrating for a CPU fault, which cannot leave a page behind
+ * @inject: the device's injected fault, read once for the batch
  * @src: source entries, filled by migrate_vma()
  * @dst: destination entries, filled by alloc_and_copy()
  * @moved: for each entry, the page it moved to, or NULL
@@ -40,6 +41,7 @@ struct hmm_dummy_migration {
 	struct hmm_dummy_device *hdev;
 	struct mm_struct *mm;
 	bool fault;
+	struct hmm_dummy_injection inject;
 	unsigned long src[HMM_DUMMY_MIGRATE_BATCH];
 	unsigned long dst[HMM_DUMMY_MIGRATE_BATCH];
 	struct page *moved[HMM_DUMMY_MIGRATE_BATCH];
@@ -55,16 +57,11 @@ static unsigned long batch_pages(unsigned long start, unsigned long end)
 /* The fault injected for @addr of the migration's mm, if any. */
 static u32 injected(struct hmm_dummy_migration *m, unsigned long addr)
 {
-	struct hmm_dummy_injection *inj = &m->hdev->inject;
-	u32 kind = HMM_DUMMY_INJECT_NONE;
+	struct hmm_dummy_injection *inj = &m->inject;
 
-	if (!m->mm)
-		return kind;
-	spin_lock(&m->hdev->inject_lock);
-	if (inj->mm == m->mm && addr >= inj->start && addr < inj->end)
-		kind = inj->kind;
-	spin_unlock(&m->hdev->inject_lock);
-	return kind;
+	if (m->mm && inj->mm == m->mm && addr >= inj->start && addr < inj->end)
+		return inj->kind;
+	return HMM_DUMMY_INJECT_NONE;
 }
 
 static unsigned long locked_dst(struct page *page)
@@ -210,6 +207,9 @@ static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_devic
 	m->hdev = hdev;
 	m->mm = mm;
 	m->fault = false;
+	spin_lock(&hdev->inject_lock);
+	m->inject = hdev->inject;
+	spin_unlock(&hdev->inject_lock);
 	memset(m->moved, 0, sizeof(m->moved));
 	m->nr_moved = 0;
 	m->nomem = false;
@@ -327,42 +327,35 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 				   buf, copied);
 }
 
-/* One batch of a command on [start, end), all inside one VMA. */
+/*
+ * The batch of a command starting at @start: up to HMM_DUMMY_MIGRATE_BATCH
+ * pages of [start, end) inside one VMA, which ends at *@next.
+ */
 static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
 			 bool to_device, unsigned long start, unsigned long end,
-			 void *buf, unsigned long *done)
+			 void *buf, unsigned long *next, unsigned long *done)
 {
 	struct mm_struct *mm = hfile->mirror.mm;
 	struct vm_area_struct *vma;
 	int ret;
 
+	*next = end;
 	migration_init(m, hfile->hdev, mm);
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, start);
-	if (!vma || !(vma->vm_flags & VM_READ) || end > vma->vm_end)
-		ret = -EINVAL;		/* the range changed since check_vmas() */
-	else if (to_device)
-		ret = to_device_batch(hfile, m, vma, start, end, buf, done);
+	if (!vma || !(vma->vm_flags & VM_READ)) {
+		mmap_read_unlock(mm);
+		return -EINVAL;		/* the range changed since check_vmas() */
+	}
+	*next = min3(end, vma->vm_end, start + (HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT));
+	if (to_device)
+		ret = to_device_batch(hfile, m, vma, start, *next, buf, done);
 	else
-		ret = migrate_to_system(m, vma, start, end);
+		ret = migrate_to_system(m, vma, start, *next);
 	mmap_read_unlock(mm);
 	if (!to_device)
 		*done = m->nr_moved;
 	return ret;
-}
-
-static unsigned long batch_end(struct mm_struct *mm, unsigned long start,
-			       unsigned long end)
-{
-	struct vm_area_struct *vma;
-
-	end = min(end, start + (HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT));
-	mmap_read_lock(mm);
-	vma = vma_lookup(mm, start);
-	if (vma)
-		end = min(end, vma->vm_end);
-	mmap_read_unlock(mm);
-	return end;
 }
 
 /*
@@ -393,10 +386,9 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 		goto out;
 	}
 	for (; start < end; start = next) {
-		next = batch_end(mm, start, end);
-		n = batch_pages(start, next);
 		done = 0;
-		ret = migrate_batch(hfile, m, to_device, start, next, buf, &done);
+		ret = migrate_batch(hfile, m, to_device, start, end, buf, &next, &done);
+		n = batch_pages(start, next);
 		if (to_device && copy_to_user(u64_to_user_ptr(cmd->ptr) +
 					      (cmd->cpages << PAGE_SHIFT),
 					      buf, done << PAGE_SHIFT))
