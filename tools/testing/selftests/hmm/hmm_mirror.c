@@ -265,26 +265,27 @@ static void shared_file_cycle(struct __test_metadata *_metadata, int fd,
 
 /* 1. Data through the device, one kind of memory per test. */
 
-TEST_F(mirror, anon_private_read_write)
+/* Pattern @seed in new anonymous memory mapped with @flags, through the device. */
+static void anon_cycle(struct __test_metadata *_metadata, int fd, size_t psz,
+		       int flags, unsigned int seed)
 {
-	size_t len = NPAGES * self->psz;
-	void *p = map_anon(len, MAP_PRIVATE);
+	size_t len = NPAGES * psz;
+	void *p = map_anon(len, flags);
 
 	ASSERT_NE(MAP_FAILED, p);
-	pat_fill(p, len, 1);
-	read_write_cycle(_metadata, self->fd, p, len, self->psz, 1, true);
+	pat_fill(p, len, seed);
+	read_write_cycle(_metadata, fd, p, len, psz, seed, true);
 	ASSERT_EQ(0, munmap(p, len));
+}
+
+TEST_F(mirror, anon_private_read_write)
+{
+	anon_cycle(_metadata, self->fd, self->psz, MAP_PRIVATE, 1);
 }
 
 TEST_F(mirror, anon_shared_read_write)
 {
-	size_t len = NPAGES * self->psz;
-	void *p = map_anon(len, MAP_SHARED);
-
-	ASSERT_NE(MAP_FAILED, p);
-	pat_fill(p, len, 3);
-	read_write_cycle(_metadata, self->fd, p, len, self->psz, 3, true);
-	ASSERT_EQ(0, munmap(p, len));
+	anon_cycle(_metadata, self->fd, self->psz, MAP_SHARED, 3);
 }
 
 TEST_F(mirror, memfd_shared_read_write)
