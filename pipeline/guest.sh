@@ -19,6 +19,7 @@ mkdir -p "$stage"/{bin,usr/bin,proc,sys,dev,tmp,upstream}
 cp /bin/busybox "$stage/bin/busybox"
 cp "$REPO/pipeline/guest/init" "$stage/init"
 cp "$REPO/pipeline/guest/timeout" "$stage/usr/bin/timeout"
+[ "$mode" = quick ] && cp "$OUT/quick-cmd" "$stage/quick-cmd"
 
 make -C "$SRC_TREE" O="$kbuild" -s INSTALL_MOD_PATH="$stage" INSTALL_MOD_STRIP=1 modules_install
 

@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: GPL-2.0
+/* hmm_stress: placeholder, being written. */
+#include <stdio.h>
+
+int main(void)
+{
+	printf("1..0 # SKIP hmm_stress is being written\n");
+	return 4;
+}
