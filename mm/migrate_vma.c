@@ -315,8 +315,27 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 	return 0;
 }
 
-/* The walker maps a THP or huge zero page with ptes before pte_entry. */
+/*
+ * The walker splits a huge PMD mapping (a THP, the huge zero page) into
+ * ptes before pte_entry sees it. A migration that skips system pages has
+ * nothing to take there: record the pages as staying and keep the
+ * mapping whole. The PMD is read without its lock: a mapping that changes
+ * meanwhile can only hold pages this migration may leave where they are.
+ */
+static int collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
+			     struct mm_walk *walk)
+{
+	struct migrate_vma_state *mv = walk->private;
+
+	if (!skips_system(mv) || !pmd_trans_huge(pmdp_get_lockless(pmdp)))
+		return 0;
+	skip_range(mv, addr, next);
+	walk->action = ACTION_CONTINUE;
+	return 0;
+}
+
 static const struct mm_walk_ops collect_walk_ops = {
+	.pmd_entry = collect_pmd_entry,
 	.pte_entry = collect_pte_entry,
 	.pte_hole = collect_hole,
 	.walk_lock = PGWALK_RDLOCK,
@@ -541,8 +560,15 @@ static bool alloc_page_table(struct mm_struct *mm, unsigned long addr)
  * Empty entries waiting for their pte in phase_pages() carry
  * MIGRATE_PFN_LOCKED in @src, which an entry without a source page has no
  * other use for: the one walk that installs them clears it on success.
+ * Every source page the core holds carries the same bit, so an entry is
+ * pending only when it has no source page (no MIGRATE_PFN_VALID).
  */
 #define MIGRATE_VMA_PENDING	MIGRATE_PFN_LOCKED
+
+static bool insert_pending(unsigned long mpfn)
+{
+	return (mpfn & (MIGRATE_PFN_VALID | MIGRATE_VMA_PENDING)) == MIGRATE_VMA_PENDING;
+}
 
 static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 			    struct mm_walk *walk)
@@ -553,7 +579,7 @@ static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 	pte_t old = ptep_get(ptep);
 	struct folio *folio;
 
-	if (!(mv->src[i] & MIGRATE_VMA_PENDING))
+	if (!insert_pending(mv->src[i]))
 		return 0;
 	/* Someone faulted a page in since collect, or will handle the fault. */
 	if (check_stable_address_space(walk->mm) || userfaultfd_missing(vma) ||
@@ -622,7 +648,7 @@ static void insert_pages(struct migrate_vma_state *mv, unsigned long first,
 	mmu_notifier_invalidate_range_end(&range);
 
 	for (i = first; i <= last; i++) {
-		if (!(mv->src[i] & MIGRATE_VMA_PENDING))
+		if (!insert_pending(mv->src[i]))
 			continue;
 		mv->src[i] &= ~(MIGRATE_VMA_PENDING | MIGRATE_PFN_MIGRATE);
 		mv->cpages--;
@@ -656,6 +682,12 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 	if (folio_is_device_private(dst) && folio_mapping(src) &&
 	    !folio_free_swap(src))
 		return false;
+	/*
+	 * Writeback of a swap-cache page ends on the page it started on,
+	 * which must not be freed meanwhile: leave such a page.
+	 */
+	if (folio_test_writeback(src))
+		return false;
 	if (core_copies(mv) && (private || folio_mc_copy(dst, src)))
 		return false;
 	if (folio_is_device_private(dst))
@@ -669,6 +701,14 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 			extra = folio_ref_count(src) - folio_expected_ref_count(src) - 1;
 		if (!folio_migrate_mapping(folio_mapping(src), dst, src, extra)) {
 			folio_migrate_flags(dst, src);
+			/*
+			 * Only the device knows whether it wrote the page:
+			 * data coming back from it is dirty, or reclaim could
+			 * drop it (a MADV_FREE'd page) or keep a stale copy
+			 * in swap.
+			 */
+			if (folio_is_device_private(src))
+				folio_mark_dirty(dst);
 			return true;
 		}
 	} while (folio_is_device_private(src) && tries--);

@@ -5,6 +5,8 @@
 # incrementally, boot it and run COMMANDS (busybox sh, in /kselftest/hmm,
 # with hmm_dummy loaded and swap on) instead of the suites. Needs one
 # make run or make check first; the next full run resets the tree.
+# QUICK_PATHS (an extended regex) limits the files copied, e.g. to run
+# new tests against the kernel as it was: QUICK_PATHS=^tools/
 . "$(dirname "$0")/lib.sh"
 
 flavour=${1:?usage: quick.sh plain|check 'COMMANDS'}
@@ -16,7 +18,7 @@ flock 9		# one kernel build and one guest at a time
 # Fragments (*.patch) are not copied: a change to one needs a full run.
 for c in "$REPO"/series/*.commit; do
 	sed -n '/^---$/,$p' "$c" | sed '1d;/^[[:space:]]*$/d'
-done | grep -v '\.patch$' | while read -r f; do
+done | grep -v '\.patch$' | grep -E "${QUICK_PATHS:-.}" | while read -r f; do
 	cmp -s "$REPO/$f" "$SRC_TREE/$f" || cp "$REPO/$f" "$SRC_TREE/$f"
 done
 "$REPO/pipeline/build.sh" "$flavour" >"$LOGS/quick-build.log" 2>&1 || {

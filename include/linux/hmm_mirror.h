@@ -28,6 +28,10 @@
  * page table for the range. An entry the CPU invalidated after the walk
  * can then never be installed: either update() runs after the driver
  * unlocked and clears it, or it started before and the retry catches it.
+ *
+ * A device write through a WRITE entry is invisible to the CPU page
+ * table: the driver dirties the page (folio_mark_dirty()) while the entry
+ * is valid, or reclaim may drop what the device wrote.
  */
 #ifndef _LINUX_HMM_MIRROR_H
 #define _LINUX_HMM_MIRROR_H

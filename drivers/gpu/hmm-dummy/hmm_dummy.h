@@ -16,6 +16,13 @@
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
 
+/*
+ * Pages a command handles per round, in pfn arrays and bounce buffers on
+ * the stack or in one allocation. One size for the mirror and migration:
+ * a migrated batch is read back from the device in one round.
+ */
+#define HMM_DUMMY_BATCH		64
+
 struct hmm_dummy_device;
 struct hmm_dummy_file;
 

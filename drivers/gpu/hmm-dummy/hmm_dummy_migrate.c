@@ -7,7 +7,7 @@
  * MIGRATE_TO_SYS, on a CPU fault (migrate_to_ram), and on RELEASE or
  * module unload, which evict every page of the device by pfn.
  *
- * A migration works on batches of HMM_DUMMY_MIGRATE_BATCH pages inside one
+ * A migration works on batches of HMM_DUMMY_BATCH pages inside one
  * VMA, with the mmap lock held for reading; the batch's context carries
  * the arrays migrate_vma() fills, so nothing large sits on the stack.
  */
@@ -19,8 +19,6 @@
 #include <linux/uaccess.h>
 
 #include "hmm_dummy.h"
-
-#define HMM_DUMMY_MIGRATE_BATCH	64
 
 /* What the CORE copy mode leaves in a page the core failed to copy to. */
 #define HMM_DUMMY_UNCOPIED_BYTE	0xa5
@@ -42,9 +40,9 @@ struct hmm_dummy_migration {
 	struct mm_struct *mm;
 	bool fault;
 	struct hmm_dummy_injection inject;
-	unsigned long src[HMM_DUMMY_MIGRATE_BATCH];
-	unsigned long dst[HMM_DUMMY_MIGRATE_BATCH];
-	struct page *moved[HMM_DUMMY_MIGRATE_BATCH];
+	unsigned long src[HMM_DUMMY_BATCH];
+	unsigned long dst[HMM_DUMMY_BATCH];
+	struct page *moved[HMM_DUMMY_BATCH];
 	unsigned long nr_moved;
 	bool nomem;
 };
@@ -148,10 +146,11 @@ static unsigned long system_dst(struct hmm_dummy_migration *m, struct vm_area_st
 			return 0;
 		break;
 	}
+	/* Eviction may not fail: unload and RELEASE need every page back. */
 	if (vma)
 		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
 	else
-		dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
+		dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
 	if (!dpage) {
 		m->nomem = true;
 		return 0;
@@ -226,7 +225,7 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 	};
 
 	if (!vma)
-		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_MIGRATE_BATCH, m);
+		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_BATCH, m);
 	ops.flags = MIGRATE_VMA_SKIP_SYSTEM;
 	return migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
 }
@@ -274,14 +273,13 @@ unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long
 	struct hmm_dummy_migration *m;
 	unsigned long i, moved = 0;
 
-	m = kmalloc(sizeof(*m), GFP_KERNEL);
-	if (!m)
-		return 0;
-	for (; npages; pfn += HMM_DUMMY_MIGRATE_BATCH) {
+	/* Small, and eviction may not fail (see system_dst()). */
+	m = kmalloc(sizeof(*m), GFP_KERNEL | __GFP_NOFAIL);
+	for (; npages; pfn += HMM_DUMMY_BATCH) {
 		migration_init(m, hdev, NULL);
-		for (i = 0; i < HMM_DUMMY_MIGRATE_BATCH; i++)
+		for (i = 0; i < HMM_DUMMY_BATCH; i++)
 			m->src[i] = i < npages ? migrate_pfn(pfn + i) : 0;
-		npages -= min_t(unsigned long, npages, HMM_DUMMY_MIGRATE_BATCH);
+		npages -= min_t(unsigned long, npages, HMM_DUMMY_BATCH);
 		migrate_to_system(m, NULL, 0, 0);
 		moved += m->nr_moved;
 		cond_resched();
@@ -328,7 +326,7 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 }
 
 /*
- * The batch of a command starting at @start: up to HMM_DUMMY_MIGRATE_BATCH
+ * The batch of a command starting at @start: up to HMM_DUMMY_BATCH
  * pages of [start, end) inside one VMA, which ends at *@next.
  */
 static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
@@ -347,7 +345,7 @@ static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migratio
 		mmap_read_unlock(mm);
 		return -EINVAL;		/* the range changed since check_vmas() */
 	}
-	*next = min3(end, vma->vm_end, start + (HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT));
+	*next = min3(end, vma->vm_end, start + (HMM_DUMMY_BATCH << PAGE_SHIFT));
 	if (to_device)
 		ret = to_device_batch(hfile, m, vma, start, *next, buf, done);
 	else
@@ -380,7 +378,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 		return ret;
 
 	m = kmalloc(sizeof(*m), GFP_KERNEL);
-	buf = kvmalloc(HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT, GFP_KERNEL);
+	buf = kvmalloc(HMM_DUMMY_BATCH << PAGE_SHIFT, GFP_KERNEL);
 	if (!m || !buf) {
 		ret = -ENOMEM;
 		goto out;

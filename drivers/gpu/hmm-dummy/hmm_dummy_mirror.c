@@ -10,6 +10,7 @@
  * away while the device copies from it under pt_lock.
  */
 #include <linux/highmem.h>
+#include <linux/jiffies.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -18,11 +19,16 @@
 
 #include "hmm_dummy.h"
 
-/* Pages handled per round: the bounce buffer and the pfn array. */
-#define HMM_DUMMY_BATCH		64
-
 /* Walks thrown back by a CPU page table that keeps changing, in a row. */
 #define HMM_DUMMY_MAX_BUSY	8
+
+/*
+ * How long a device fault keeps redoing walks that invalidations made
+ * stale. The sequence count covers the whole mm, so a thread that keeps
+ * changing an unrelated part of it could otherwise hold a fault off for
+ * ever.
+ */
+#define HMM_DUMMY_STALE_TIMEOUT_MS	1000
 
 /* Tag of a device page table entry the device may write through. */
 #define HMM_DUMMY_PT_WRITE	1
@@ -168,12 +174,14 @@ static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 /*
  * Walk @range (faulting pages in for @write when @fault) and return 0 with
  * pt_lock held and the walk's result still current: a walk that an
- * invalidation raced with is done again. The caller holds the mmap lock
+ * invalidation raced with is done again, for up to
+ * HMM_DUMMY_STALE_TIMEOUT_MS, then -EBUSY. The caller holds the mmap lock
  * for reading when @mmap_held; else it is taken around each walk.
  */
 static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range,
 			  bool fault, bool write, bool mmap_held)
 {
+	unsigned long deadline = jiffies + msecs_to_jiffies(HMM_DUMMY_STALE_TIMEOUT_MS);
 	struct mm_struct *mm = hfile->mirror.mm;
 	unsigned int busy = 0;
 	unsigned long seq;
@@ -200,6 +208,8 @@ static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range 
 			return 0;
 		hfile->counters.retries++;
 		mutex_unlock(&hfile->pt_lock);
+		if (time_after(jiffies, deadline))
+			return -EBUSY;
 	}
 }
 
@@ -230,6 +240,20 @@ static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 }
 
 /*
+ * The CPU page table knows nothing of a device write: dirty the page, or
+ * reclaim would take it for clean and drop it (a MADV_FREE'd page) or
+ * keep its old copy in swap. No page lock is needed: the page is mapped
+ * for as long as its entry is in the device page table, which update()
+ * cannot clear while pt_lock is held, so it cannot be truncated or freed
+ * meanwhile. A device page comes back to RAM dirty anyway.
+ */
+static void pt_mark_written(struct page *page)
+{
+	if (!is_device_private_page(page))
+		folio_mark_dirty(page_folio(page));
+}
+
+/*
  * Copy pages between the device page table and @buf, from the first
  * page: return how many were copied before one was missing (or not
  * writable for a write). A device page's data is in its backing storage.
@@ -254,6 +278,7 @@ static unsigned long pt_copy_locked(struct hmm_dummy_file *hfile, unsigned long 
 		if (xa_pointer_tag(entry) != HMM_DUMMY_PT_WRITE)
 			break;
 		memcpy_to_page(hmm_dummy_page_data(page), 0, buf, PAGE_SIZE);
+		pt_mark_written(page);
 	}
 	return i;
 }

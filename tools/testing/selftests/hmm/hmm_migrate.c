@@ -1306,7 +1306,145 @@ TEST_F(migrate, bad_inject)
 	area_free(_metadata, &a);
 }
 
-/* 7. Two devices. */
+/* 7. Regressions: states a review found handled wrong. */
+
+/*
+ * A written page between two never-touched ones: all three move. The
+ * pages phase once took the written page for an empty entry waiting for
+ * its pte and undid its move.
+ */
+TEST_F(migrate, written_page_between_untouched_ones)
+{
+	long used = pages_used(self->fd);
+	size_t psz = self->psz;
+	struct hmm_dummy_cmd cmd;
+	struct area a;
+
+	ASSERT_LE(0, used);
+	area_new(_metadata, &a, 3, psz, 0);
+	pat_fill_at(a.p + psz, psz, psz, 40);
+	memset(a.buf, 0xa5, a.len);
+	ASSERT_EQ(0, to_dev(self->fd, a.p, a.buf, 3, &cmd));
+	ASSERT_EQ(3, cmd.cpages);
+	ASSERT_EQ(-1, zero_diff(a.buf, psz));
+	ASSERT_EQ(-1, pat_diff_at(a.buf + psz, psz, psz, 40));
+	ASSERT_EQ(-1, zero_diff(a.buf + 2 * psz, psz));
+	snap_is(_metadata, self->fd, &a, 0, 3, DEV_RW);
+	ASSERT_EQ(used + 3, pages_used(self->fd));
+	ASSERT_EQ(-1, zero_diff(a.p, psz));
+	ASSERT_EQ(-1, pat_diff_at(a.p + psz, psz, psz, 40));
+	ASSERT_EQ(-1, zero_diff(a.p + 2 * psz, psz));
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	area_free(_metadata, &a);
+}
+
+/* Every odd page of 64 written, every even one never touched: all move. */
+TEST_F(migrate, written_and_untouched_pages_alternate)
+{
+	long used = pages_used(self->fd);
+	size_t i, n = 64, psz = self->psz;
+	struct hmm_dummy_cmd cmd;
+	struct area a;
+
+	ASSERT_LE(0, used);
+	area_new(_metadata, &a, n, psz, 0);
+	for (i = 1; i < n; i += 2)
+		pat_fill_at(a.p + i * psz, i * psz, psz, 41);
+	memset(a.buf, 0xa5, a.len);
+	ASSERT_EQ(0, to_dev(self->fd, a.p, a.buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW);
+	ASSERT_EQ(used + (long)n, pages_used(self->fd));
+	for (i = 0; i < n; i++) {
+		if (i & 1) {
+			ASSERT_EQ(-1, pat_diff_at(a.buf + i * psz, i * psz, psz, 41));
+			ASSERT_EQ(-1, pat_diff_at(a.p + i * psz, i * psz, psz, 41));
+		} else {
+			ASSERT_EQ(-1, zero_diff(a.buf + i * psz, psz));
+			ASSERT_EQ(-1, zero_diff(a.p + i * psz, psz));
+		}
+	}
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	area_free(_metadata, &a);
+}
+
+/*
+ * MIGRATE_TO_SYS skips system pages: a PMD-mapped THP it moves nothing
+ * from stays PMD-mapped, and intact.
+ */
+TEST_F(migrate, to_sys_keeps_thp_whole)
+{
+	size_t n = SZ_2M / self->psz;
+	struct hmm_dummy_cmd cmd;
+	unsigned char snap;
+	struct area a;
+	void *raw, *p;
+
+	p = map_thp_area(&raw);
+	ASSERT_NE(MAP_FAILED, p);
+	if (!p)
+		SKIP(return, "MADV_HUGEPAGE refused: no THP");
+	area_init(_metadata, &a, p, n, self->psz, 42);
+	ASSERT_EQ(0, dev_snap(self->fd, p, &snap, 1, NULL));
+	if (!(snap & HMM_DUMMY_PROT_PMD))
+		SKIP(return, "no THP behind the buffer (snapshot 0x%x)", snap);
+
+	ASSERT_EQ(0, to_sys(self->fd, p, n, &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
+	cpu_is(_metadata, &a, 0, n, 42);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/* MADV_PAGEOUT of @len bytes at @p; false when the kernel has none. */
+static bool page_out(void *p, size_t len)
+{
+	return !madvise(p, len, MADV_PAGEOUT);
+}
+
+/*
+ * A device write dirties the page: a page MADV_FREE'd before keeps what
+ * the device wrote when reclaim comes, instead of being dropped as clean.
+ */
+TEST_F(migrate, device_write_after_madv_free_survives_pageout)
+{
+	struct area a;
+
+	area_new(_metadata, &a, 4, self->psz, 43);
+	ASSERT_EQ(0, madvise(a.p, a.len, MADV_FREE));
+	pat_fill(a.buf, a.len, 44);
+	ASSERT_EQ(0, dev_write(self->fd, a.p, a.buf, 4, NULL));
+	if (!page_out(a.p, a.len))
+		SKIP(return, "MADV_PAGEOUT: %s", strerror(errno));
+	cpu_is(_metadata, &a, 0, 4, 44);
+	area_free(_metadata, &a);
+}
+
+/*
+ * Pages come back from device memory dirty: a page MADV_FREE'd, then
+ * moved to the device and written there, keeps the device's data through
+ * reclaim once back in RAM.
+ */
+TEST_F(migrate, device_data_back_in_ram_survives_pageout)
+{
+	struct hmm_dummy_cmd cmd;
+	struct area a;
+
+	area_new(_metadata, &a, 4, self->psz, 45);
+	ASSERT_EQ(0, madvise(a.p, a.len, MADV_FREE));
+	to_dev_ok(_metadata, self->fd, &a, 0, 4, 45);
+	pat_fill(a.buf, a.len, 46);
+	ASSERT_EQ(0, dev_write(self->fd, a.p, a.buf, 4, NULL));
+	ASSERT_EQ(0, to_sys(self->fd, a.p, 4, &cmd));
+	ASSERT_EQ(4, cmd.cpages);
+	if (!page_out(a.p, a.len))
+		SKIP(return, "MADV_PAGEOUT: %s", strerror(errno));
+	cpu_is(_metadata, &a, 0, 4, 46);
+	area_free(_metadata, &a);
+}
+
+/* 8. Two devices. */
 
 FIXTURE(two)
 {
