@@ -15,6 +15,8 @@ cmds=${2:?usage: quick.sh plain|check 'COMMANDS'}
 
 exec 9>"$CACHE/quick.lock"
 flock 9		# one kernel build and one guest at a time
+# Start from the series as last applied (bisect may have moved the tree).
+git -C "$SRC_TREE" checkout -q -f --detach "$(cat "$OUT/applied-head")"
 # Fragments (*.patch) are not copied: a change to one needs a full run.
 for c in "$REPO"/series/*.commit; do
 	sed -n '/^---$/,$p' "$c" | sed '1d;/^[[:space:]]*$/d'

@@ -148,13 +148,21 @@ long prot_diff(const unsigned char *snap, size_t n, unsigned char want)
 	return -1;
 }
 
+/* What map_anon() advises; a THP-on fixture variant changes it. */
+static int anon_thp_advice = MADV_NOHUGEPAGE;
+
+void map_anon_allow_thp(bool allow)
+{
+	anon_thp_advice = allow ? MADV_HUGEPAGE : MADV_NOHUGEPAGE;
+}
+
 void *map_anon(size_t len, int flags)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       flags | MAP_ANONYMOUS, -1, 0);
 
 	if (p != MAP_FAILED)
-		madvise(p, len, MADV_NOHUGEPAGE);
+		madvise(p, len, anon_thp_advice);
 	return p;
 }
 

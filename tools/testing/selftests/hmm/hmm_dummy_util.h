@@ -54,8 +54,12 @@ long zero_diff(const void *p, size_t len);
 /* Index of the first SNAPSHOT byte that is not @want, or -1. */
 long prot_diff(const unsigned char *snap, size_t n, unsigned char want);
 
-/* Anonymous memory kept out of THP, so SNAPSHOT values are exact. */
+/*
+ * Anonymous memory kept out of THP, so SNAPSHOT values are exact, unless
+ * map_anon_allow_thp(true) asked for THP where the mapping has room.
+ */
 void *map_anon(size_t len, int flags);
+void map_anon_allow_thp(bool allow);
 
 /*
  * A 2 MiB aligned, 2 MiB long piece of a new 4 MiB anonymous mapping

@@ -69,19 +69,27 @@ FIXTURE(migrate)
 	struct injection inj;
 };
 
+/*
+ * The two variants differ in what they exercise, not only in the device:
+ * with THP allowed, every mapping of 2 MiB and more starts out as huge
+ * pages that a migration must split (the two-device tests are below).
+ */
 FIXTURE_VARIANT(migrate)
 {
 	int dev;
+	bool thp;
 };
 
-FIXTURE_VARIANT_ADD(migrate, dev0)
+FIXTURE_VARIANT_ADD(migrate, dev0_no_thp)
 {
 	.dev = 0,
+	.thp = false,
 };
 
-FIXTURE_VARIANT_ADD(migrate, dev1)
+FIXTURE_VARIANT_ADD(migrate, dev1_thp)
 {
 	.dev = 1,
+	.thp = true,
 };
 
 static int to_dev(int fd, void *addr, void *buf, __u64 npages,
@@ -152,6 +160,7 @@ FIXTURE_SETUP(migrate)
 	char why[80];
 
 	self->psz = sysconf(_SC_PAGESIZE);
+	map_anon_allow_thp(variant->thp);
 	self->fd = dummy_fixture_open(variant->dev, why, sizeof(why));
 	if (self->fd < 0 && why[0])
 		SKIP(return, "%s", why);
