@@ -316,8 +316,8 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 }
 
 /*
- * The walker splits a huge PMD mapping (a THP, the huge zero page) into
- * ptes before pte_entry sees it. A migration that skips system pages has
+ * The walker splits a huge PMD mapping (a THP, the huge zero page, or the
+ * migration entry of a THP) into ptes before pte_entry sees it. A migration that skips system pages has
  * nothing to take there: record the pages as staying and keep the
  * mapping whole. The PMD is read without its lock: a mapping that changes
  * meanwhile can only hold pages this migration may leave where they are.
@@ -326,8 +326,10 @@ static int collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next
 			     struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
+	pmd_t pmd = pmdp_get_lockless(pmdp);
 
-	if (!skips_system(mv) || !pmd_trans_huge(pmdp_get_lockless(pmdp)))
+	/* A THP under migration elsewhere is a system page too. */
+	if (!skips_system(mv) || !(pmd_trans_huge(pmd) || is_swap_pmd(pmd)))
 		return 0;
 	skip_range(mv, addr, next);
 	walk->action = ACTION_CONTINUE;

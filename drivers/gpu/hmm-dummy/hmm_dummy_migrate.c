@@ -146,11 +146,10 @@ static unsigned long system_dst(struct hmm_dummy_migration *m, struct vm_area_st
 			return 0;
 		break;
 	}
-	/* Eviction may not fail: unload and RELEASE need every page back. */
 	if (vma)
 		dpage = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
 	else
-		dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+		dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
 	if (!dpage) {
 		m->nomem = true;
 		return 0;
@@ -273,8 +272,10 @@ unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long
 	struct hmm_dummy_migration *m;
 	unsigned long i, moved = 0;
 
-	/* Small, and eviction may not fail (see system_dst()). */
-	m = kmalloc(sizeof(*m), GFP_KERNEL | __GFP_NOFAIL);
+	/* Unload tries again after a pause; RELEASE reports what moved. */
+	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return 0;
 	for (; npages; pfn += HMM_DUMMY_BATCH) {
 		migration_init(m, hdev, NULL);
 		for (i = 0; i < HMM_DUMMY_BATCH; i++)

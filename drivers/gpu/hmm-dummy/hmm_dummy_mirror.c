@@ -23,11 +23,13 @@
 #define HMM_DUMMY_MAX_BUSY	8
 
 /*
- * How long a device fault keeps redoing walks that invalidations made
- * stale. The sequence count covers the whole mm, so a thread that keeps
- * changing an unrelated part of it could otherwise hold a fault off for
- * ever.
+ * A device fault gives up once invalidations made HMM_DUMMY_MIN_STALE
+ * walks stale and HMM_DUMMY_STALE_TIMEOUT_MS passed since the first. The
+ * sequence count covers the whole mm, so a thread that keeps changing an
+ * unrelated part of it could otherwise hold a fault off for ever; both
+ * bounds keep one slow walk on a slow machine from failing a fault.
  */
+#define HMM_DUMMY_MIN_STALE		8
 #define HMM_DUMMY_STALE_TIMEOUT_MS	1000
 
 /* Tag of a device page table entry the device may write through. */
@@ -174,16 +176,17 @@ static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 /*
  * Walk @range (faulting pages in for @write when @fault) and return 0 with
  * pt_lock held and the walk's result still current: a walk that an
- * invalidation raced with is done again, for up to
- * HMM_DUMMY_STALE_TIMEOUT_MS, then -EBUSY. The caller holds the mmap lock
- * for reading when @mmap_held; else it is taken around each walk.
+ * invalidation raced with is done again, within the bounds of
+ * HMM_DUMMY_MIN_STALE and HMM_DUMMY_STALE_TIMEOUT_MS, then -EBUSY. The
+ * caller holds the mmap lock for reading when @mmap_held; else it is
+ * taken around each walk.
  */
 static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range,
 			  bool fault, bool write, bool mmap_held)
 {
-	unsigned long deadline = jiffies + msecs_to_jiffies(HMM_DUMMY_STALE_TIMEOUT_MS);
 	struct mm_struct *mm = hfile->mirror.mm;
-	unsigned int busy = 0;
+	unsigned int busy = 0, stale = 0;
+	unsigned long deadline = 0;
 	unsigned long seq;
 	int ret;
 
@@ -208,7 +211,9 @@ static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range 
 			return 0;
 		hfile->counters.retries++;
 		mutex_unlock(&hfile->pt_lock);
-		if (time_after(jiffies, deadline))
+		if (!stale++)
+			deadline = jiffies + msecs_to_jiffies(HMM_DUMMY_STALE_TIMEOUT_MS);
+		else if (stale >= HMM_DUMMY_MIN_STALE && time_after(jiffies, deadline))
 			return -EBUSY;
 	}
 }

@@ -1,9 +1,1098 @@
 // SPDX-License-Identifier: GPL-2.0
-/* hmm_stress: placeholder, being written. */
+/*
+ * hmm_stress: threads and processes racing migrations, faults and mapping
+ * changes on the same pages, with every byte they see checked exactly.
+ *
+ * The buffer is cut into one chunk per thread. A thread alone writes the
+ * pages of its chunk, each time with a new generation: a stamp naming the
+ * page, its owner and the generation, spread over the whole page so that
+ * a stale, misplaced or torn copy cannot pass. Every thread migrates any
+ * page to either device and back, reads it through the CPU and through
+ * the devices, zaps it, pages it out; owners also mprotect, remap and
+ * make their chunk PROT_NONE for a moment. Children forked in the middle
+ * check that they see the pages as they were at the fork, then migrate
+ * and write their own copies.
+ *
+ * Each page has a sequence count, odd while its content changes (a write,
+ * a zap, a remap), and the generation it holds when even. A reader takes
+ * the count before and after it looks: when both are the same even value
+ * the page must hold exactly that generation (or zeroes after a zap, or
+ * either after MADV_FREE); when they differ the look raced with a writer
+ * and is not judged. Nothing else is ever accepted. Errors of the device
+ * commands are judged the same way against a count of mapping changes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/hmm_dummy.h>
 
-int main(void)
+#include "../kselftest.h"
+#include "hmm_dummy_util.h"
+
+#define PAGE			4096UL
+#define WORDS			(PAGE / 8)
+#define NTHREADS		4
+#define CHUNK_PAGES		32
+#define NPAGES			(NTHREADS * CHUNK_PAGES)
+#define MAX_RANGE		16	/* pages of one device command */
+#define DEFAULT_SECONDS		45
+#define CHILD_SECONDS		3
+#define MAX_NOTES		40
+#define NOTE_LEN		240
+
+#define STAMP_MAGIC		0xa5ULL
+#define GEN_MASK		0xffffffffULL
+/* val: the generation, and MADV_FREE's "or zero" */
+#define VAL_FREE		0x100000000ULL
+/* val: written by a device WRITE since the page was MADV_FREE'd */
+#define VAL_DEV_AFTER_FREE	0x200000000ULL
+/* Generations a forked child writes into its own copies. */
+#define CHILD_GEN		0x80000000U
+
+enum op {
+	OP_CPU_READ, OP_CPU_WRITE, OP_DEV_WRITE, OP_TO_DEV, OP_TO_SYS, OP_DEV_READ,
+	OP_DONTNEED, OP_FREE, OP_PAGEOUT, OP_MPROTECT, OP_PROT_NONE, OP_REMAP,
+	OP_REOPEN, OP_FORK, OP_RELEASE, OP_VERIFY_OWN, NR_OPS
+};
+
+static const char * const op_names[NR_OPS] = {
+	"cpu_read", "cpu_write", "dev_write", "migrate_to_dev", "migrate_to_sys",
+	"dev_read", "dontneed", "madv_free", "pageout", "mprotect_ro_rw",
+	"prot_none", "munmap_remap", "reopen", "fork", "release", "verify_own",
+};
+
+/* Per thousand operations. */
+static const unsigned int op_weight[NR_OPS] = {
+	[OP_CPU_READ] = 170, [OP_CPU_WRITE] = 120, [OP_DEV_WRITE] = 60,
+	[OP_TO_DEV] = 160, [OP_TO_SYS] = 110, [OP_DEV_READ] = 120,
+	[OP_DONTNEED] = 40, [OP_FREE] = 20, [OP_PAGEOUT] = 20, [OP_MPROTECT] = 20,
+	[OP_PROT_NONE] = 10, [OP_REMAP] = 10, [OP_REOPEN] = 10, [OP_FORK] = 3,
+	[OP_RELEASE] = 1, [OP_VERIFY_OWN] = 126,
+};
+
+/*
+ * One page: @seq is odd while the content changes; when even, @val says
+ * what the page holds.
+ */
+struct page_state {
+	unsigned long seq;
+	__u64 val;
+	__u32 last_gen;		/* the owner's last generation */
+};
+
+/*
+ * One thread's chunk. @wlock serialises changes of content (the owner's
+ * writes, anyone's zap); @maplock is taken for reading by CPU readers and
+ * for writing by the owner to unmap the chunk or take its access away;
+ * @map_seq is odd while the mapping is not the usual one.
+ */
+struct chunk {
+	pthread_mutex_t wlock;
+	pthread_rwlock_t maplock;
+	unsigned long map_seq;
+	bool ro;
+};
+
+/* What the processes report, in shared memory. */
+struct shared {
+	unsigned long ops[NR_OPS];
+	unsigned long checked;		/* page looks judged */
+	unsigned long raced;		/* page looks that raced a writer */
+	unsigned long child_checked;
+	unsigned long errors_seen;	/* explained errors of device commands */
+	unsigned long data_bad;
+	unsigned long errno_bad;
+	unsigned long child_bad;
+	unsigned long nnotes;
+	char notes[MAX_NOTES][NOTE_LEN];
+};
+
+struct thread {
+	int id;
+	pthread_t tid;
+	__u64 rng;
+	int fd[2];
+	__u64 *buf;		/* MAX_RANGE pages for device commands */
+	__u64 *page;		/* one page for CPU reads */
+};
+
+/* What a forker saw before fork(), and its parent after. */
+struct fork_view {
+	unsigned long seq[NPAGES];
+	__u64 val[NPAGES];
+	unsigned long map_seq[NTHREADS];
+	bool ro[NTHREADS];
+};
+
+static struct shared *sh;
+static char *mem;
+static struct page_state pages[NPAGES];
+static struct chunk chunks[NTHREADS];
+static struct thread threads[NTHREADS];
+static struct fork_view pre_fork;
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t child_pid;
+static struct timespec deadline;
+static int stop;
+static bool use_free = true;
+
+/* ---- helpers ---- */
+
+static __u64 mix64(__u64 z)
 {
-	printf("1..0 # SKIP hmm_stress is being written\n");
-	return 4;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static __u64 rnd(struct thread *t)
+{
+	return mix64(t->rng += 0x9e3779b97f4a7c15ULL);
+}
+
+static unsigned int below(struct thread *t, unsigned int n)
+{
+	return n ? rnd(t) % n : 0;
+}
+
+static void count(unsigned long *c)
+{
+	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+static void __printf(1, 2) note(const char *fmt, ...)
+{
+	unsigned long n = __atomic_fetch_add(&sh->nnotes, 1, __ATOMIC_RELAXED);
+	va_list ap;
+
+	if (n >= MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sh->notes[n], NOTE_LEN, fmt, ap);
+	va_end(ap);
+}
+
+static bool time_up(void)
+{
+	struct timespec now;
+
+	if (__atomic_load_n(&stop, __ATOMIC_RELAXED))
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline.tv_sec ||
+	       (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
+}
+
+static char *page_addr(unsigned int p)
+{
+	return mem + (unsigned long)p * PAGE;
+}
+
+static unsigned int owner_of(unsigned int p)
+{
+	return p / CHUNK_PAGES;
+}
+
+/* ---- stamps ---- */
+
+static __u64 stamp_head(unsigned int p, __u32 gen)
+{
+	return STAMP_MAGIC << 56 | (__u64)owner_of(p) << 48 | (__u64)p << 32 | gen;
+}
+
+static __u64 stamp_word(__u64 head, unsigned int j)
+{
+	return j ? mix64(head + j) : head;
+}
+
+static void stamp_fill(__u64 *w, unsigned int p, __u32 gen)
+{
+	__u64 head = stamp_head(p, gen);
+	unsigned int j;
+
+	for (j = 0; j < WORDS; j++)
+		w[j] = stamp_word(head, j);
+}
+
+/* Whether @w holds the stamp with head @w[0], and which. */
+static bool valid_stamp(const __u64 *w)
+{
+	unsigned int j;
+
+	if (w[0] >> 56 != STAMP_MAGIC)
+		return false;
+	for (j = 1; j < WORDS; j++)
+		if (w[j] != stamp_word(w[0], j))
+			return false;
+	return true;
+}
+
+/* What a page that is not as expected holds, for the report. */
+static void describe(const __u64 *w, char *buf, size_t len)
+{
+	unsigned int j, z = 0;
+
+	for (j = 0; j < WORDS; j++)
+		z += !w[j];
+	if (z == WORDS)
+		snprintf(buf, len, "zeroes");
+	else if (valid_stamp(w))
+		snprintf(buf, len, "the stamp of page %llu gen %#llx (owner %llu)",
+			 (w[0] >> 32) & 0xffff, w[0] & GEN_MASK, (w[0] >> 48) & 0xff);
+	else
+		snprintf(buf, len, "no stamp (%u zero words, word0 %#llx)", z, w[0]);
+}
+
+/*
+ * Whether the page copy @w is what @val says page @p holds: exactly the
+ * stamp of that generation, zeroes for generation 0. After MADV_FREE the
+ * kernel may drop the page at any time, even while it is being read, so
+ * zeroes from some word on are fine then.
+ */
+static bool page_ok(const __u64 *w, unsigned int p, __u64 val)
+{
+	__u32 gen = val & GEN_MASK;
+	__u64 head = stamp_head(p, gen);
+	unsigned int j;
+
+	for (j = 0; j < WORDS; j++)
+		if (w[j] != (gen ? stamp_word(head, j) : 0))
+			break;
+	if (j == WORDS)
+		return true;
+	if (!(val & VAL_FREE))
+		return false;
+	for (; j < WORDS; j++)
+		if (w[j])
+			return false;
+	return true;
+}
+
+static void bad_page(const char *who, unsigned int p, __u64 val, const __u64 *w)
+{
+	char what[96];
+
+	count(&sh->data_bad);
+	describe(w, what, sizeof(what));
+	note("%s: page %u (owner %u) should hold gen %#llx%s%s, holds %s", who, p,
+	     owner_of(p), val & GEN_MASK, val & VAL_FREE ? " or zeroes" : "",
+	     val & VAL_DEV_AFTER_FREE ? " [device WRITE after MADV_FREE]" : "", what);
+}
+
+/* ---- the sequence counts ---- */
+
+static unsigned long seq_begin(unsigned int p, __u64 *val)
+{
+	unsigned long s = __atomic_load_n(&pages[p].seq, __ATOMIC_ACQUIRE);
+
+	*val = __atomic_load_n(&pages[p].val, __ATOMIC_ACQUIRE);
+	return s;
+}
+
+/* Whether the look since seq_begin() returned @s can be judged. */
+static bool seq_stable(unsigned int p, unsigned long s)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return !(s & 1) && __atomic_load_n(&pages[p].seq, __ATOMIC_ACQUIRE) == s;
+}
+
+static void write_begin(unsigned int p)
+{
+	__atomic_fetch_add(&pages[p].seq, 1, __ATOMIC_SEQ_CST);
+}
+
+static void write_end(unsigned int p, __u64 val)
+{
+	__atomic_store_n(&pages[p].val, val, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&pages[p].seq, 1, __ATOMIC_SEQ_CST);
+}
+
+static unsigned long map_begin(unsigned int c)
+{
+	return __atomic_load_n(&chunks[c].map_seq, __ATOMIC_ACQUIRE);
+}
+
+static void map_change(unsigned int c)
+{
+	__atomic_fetch_add(&chunks[c].map_seq, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Judge the look at @p that began with (@s, @val) and saw @w. */
+static void judge(const char *who, unsigned int p, unsigned long s, __u64 val, const __u64 *w)
+{
+	if (!seq_stable(p, s)) {
+		count(&sh->raced);
+		return;
+	}
+	count(&sh->checked);
+	if (!page_ok(w, p, val))
+		bad_page(who, p, val, w);
+}
+
+/* ---- device commands ---- */
+
+static int dev_cmd(int fd, unsigned long req, unsigned int p, void *buf, unsigned int n,
+		   struct hmm_dummy_cmd *out)
+{
+	return dummy_cmd(fd, req, (uintptr_t)page_addr(p), buf, n, out);
+}
+
+/*
+ * An error of a device command on pages [p, p + n) is explained when the
+ * mapping of one of their chunks changed meanwhile; @maps holds the
+ * map_seq of each chunk from before.
+ */
+static bool mapping_changed(unsigned int p, unsigned int n, const unsigned long *maps)
+{
+	unsigned int c;
+
+	for (c = owner_of(p); c <= owner_of(p + n - 1); c++)
+		if ((maps[c] & 1) || map_begin(c) != maps[c])
+			return true;
+	return false;
+}
+
+static void bad_errno(struct thread *t, const char *what, unsigned int p, unsigned int n,
+		      int ret)
+{
+	count(&sh->errno_bad);
+	note("thread %d: %s of pages %u+%u: %s", t->id, what, p, n, strerror(-ret));
+}
+
+static void pick_range(struct thread *t, unsigned int *p, unsigned int *n)
+{
+	*n = 1 + below(t, below(t, 4) ? 4 : MAX_RANGE);
+	*p = below(t, NPAGES - *n + 1);
+}
+
+/* Take the counts of pages [p, p + n) and of their chunks. */
+static void range_begin(unsigned int p, unsigned int n, unsigned long *s, __u64 *v,
+			unsigned long *maps)
+{
+	unsigned int i, c;
+
+	for (c = 0; c < NTHREADS; c++)
+		maps[c] = map_begin(c);
+	for (i = 0; i < n; i++)
+		s[i] = seq_begin(p + i, &v[i]);
+}
+
+/*
+ * READ through the device, or MIGRATE_TO_DEV and its read back: the pages
+ * the device copied must be what the counts say.
+ */
+static void op_dev_look(struct thread *t, bool migrate)
+{
+	unsigned long s[MAX_RANGE], maps[NTHREADS];
+	struct hmm_dummy_cmd out = { 0 };
+	__u64 v[MAX_RANGE];
+	unsigned int p, n, i;
+	int ret, dev = below(t, 2);
+
+	pick_range(t, &p, &n);
+	range_begin(p, n, s, v, maps);
+	ret = dev_cmd(t->fd[dev], migrate ? HMM_DUMMY_MIGRATE_TO_DEV : HMM_DUMMY_READ, p,
+		      t->buf, n, &out);
+	for (i = 0; i < out.cpages && i < n; i++)
+		judge(migrate ? "migrate_to_dev read back" : "device read", p + i, s[i], v[i],
+		      t->buf + i * WORDS);
+	if (!ret || (migrate && ret == -ENOENT))
+		return;
+	if (ret == -EBUSY) {
+		count(&sh->errors_seen);
+		return;
+	}
+	if (mapping_changed(p, n, maps)) {
+		count(&sh->errors_seen);
+		return;
+	}
+	bad_errno(t, migrate ? "MIGRATE_TO_DEV" : "READ", p, n, ret);
+}
+
+static void op_to_sys(struct thread *t)
+{
+	unsigned long maps[NTHREADS], s[MAX_RANGE];
+	struct hmm_dummy_cmd out = { 0 };
+	__u64 v[MAX_RANGE];
+	unsigned int p, n;
+	int ret;
+
+	pick_range(t, &p, &n);
+	range_begin(p, n, s, v, maps);
+	ret = dev_cmd(t->fd[below(t, 2)], HMM_DUMMY_MIGRATE_TO_SYS, p, NULL, n, &out);
+	if (!ret && out.cpages > n)
+		bad_errno(t, "MIGRATE_TO_SYS cpages too big", p, n, -EOVERFLOW);
+	if (!ret)
+		return;
+	if (mapping_changed(p, n, maps)) {
+		count(&sh->errors_seen);
+		return;
+	}
+	bad_errno(t, "MIGRATE_TO_SYS", p, n, ret);
+}
+
+/* ---- CPU access ---- */
+
+/* Copy page @p to @w with 8-byte loads; the caller holds the maplock. */
+static void cpu_copy(__u64 *w, unsigned int p)
+{
+	const __u64 *src = (const __u64 *)page_addr(p);
+	unsigned int j;
+
+	for (j = 0; j < WORDS; j++)
+		w[j] = __atomic_load_n(&src[j], __ATOMIC_RELAXED);
+}
+
+static void cpu_look(struct thread *t, unsigned int p, const char *who)
+{
+	struct chunk *c = &chunks[owner_of(p)];
+	unsigned long s;
+	__u64 v;
+
+	pthread_rwlock_rdlock(&c->maplock);
+	s = seq_begin(p, &v);
+	cpu_copy(t->page, p);
+	judge(who, p, s, v, t->page);
+	pthread_rwlock_unlock(&c->maplock);
+}
+
+static void op_cpu_read(struct thread *t)
+{
+	unsigned int p, n, i;
+
+	pick_range(t, &p, &n);
+	for (i = 0; i < n && i < 4; i++)
+		cpu_look(t, p + i, "cpu read");
+}
+
+/* The owner's own pages, all of them. */
+static void op_verify_own(struct thread *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < CHUNK_PAGES; i++)
+		cpu_look(t, t->id * CHUNK_PAGES + i, "owner verify");
+}
+
+/* A page of the caller's chunk. */
+static unsigned int own_page(struct thread *t)
+{
+	return t->id * CHUNK_PAGES + below(t, CHUNK_PAGES);
+}
+
+/* The owner writes new generations into pages [p, p + n) of its chunk. */
+static void op_write(struct thread *t, bool device)
+{
+	struct chunk *c = &chunks[t->id];
+	unsigned int p = own_page(t), n, i, j;
+	__u64 val[4], *dst;
+	int ret;
+
+	n = 1 + below(t, 4);
+	if (p + n > (t->id + 1) * CHUNK_PAGES)
+		n = (t->id + 1) * CHUNK_PAGES - p;
+	if (c->ro)
+		return;
+	pthread_mutex_lock(&c->wlock);
+	for (i = 0; i < n; i++) {
+		val[i] = ++pages[p + i].last_gen;
+		/* Keep the MADV_FREE history, to name a lost write. */
+		if (device && (__atomic_load_n(&pages[p + i].val, __ATOMIC_RELAXED) &
+			       (VAL_FREE | VAL_DEV_AFTER_FREE)))
+			val[i] |= VAL_DEV_AFTER_FREE;
+		write_begin(p + i);
+		if (device)
+			stamp_fill(t->buf + i * WORDS, p + i, val[i]);
+	}
+	if (device) {
+		/*
+		 * A WRITE that fails part way leaves a batch half written:
+		 * do it again, the pages still counted as being written.
+		 */
+		for (i = 0; i < 8; i++) {
+			ret = dev_cmd(t->fd[below(t, 2)], HMM_DUMMY_WRITE, p, t->buf, n, NULL);
+			if (ret != -EBUSY)
+				break;
+			count(&sh->errors_seen);
+		}
+		if (ret)
+			bad_errno(t, "owner's WRITE", p, n, ret);
+	} else {
+		for (i = 0; i < n; i++) {
+			dst = (__u64 *)page_addr(p + i);
+			for (j = 0; j < WORDS; j++)
+				__atomic_store_n(&dst[j], stamp_word(stamp_head(p + i, val[i]), j),
+						 __ATOMIC_RELAXED);
+		}
+	}
+	for (i = 0; i < n; i++)
+		write_end(p + i, val[i]);
+	pthread_mutex_unlock(&c->wlock);
+}
+
+/*
+ * MADV_DONTNEED of a few pages of any chunk: the zap is a change of
+ * content, so it takes the chunk's wlock and the pages' counts.
+ */
+static void op_dontneed(struct thread *t)
+{
+	unsigned int p = below(t, NPAGES), n = 1 + below(t, 4), i;
+	struct chunk *c = &chunks[owner_of(p)];
+	__u64 old;
+
+	if (owner_of(p + n - 1) != owner_of(p))
+		n = 1;
+	pthread_rwlock_rdlock(&c->maplock);
+	pthread_mutex_lock(&c->wlock);
+	for (i = 0; i < n; i++)
+		write_begin(p + i);
+	if (madvise(page_addr(p), n * PAGE, MADV_DONTNEED))
+		bad_errno(t, "MADV_DONTNEED", p, n, -errno);
+	for (i = 0; i < n; i++) {
+		old = __atomic_load_n(&pages[p + i].val, __ATOMIC_RELAXED);
+		write_end(p + i, old & VAL_DEV_AFTER_FREE);
+	}
+	pthread_mutex_unlock(&c->wlock);
+	pthread_rwlock_unlock(&c->maplock);
+}
+
+/* MADV_FREE of own pages: until the next write they read as before or zeroes. */
+static void op_free(struct thread *t)
+{
+	struct chunk *c = &chunks[t->id];
+	unsigned int p = own_page(t);
+	__u64 old;
+
+	if (!use_free || c->ro)
+		return;
+	pthread_mutex_lock(&c->wlock);
+	write_begin(p);
+	/* Published before the advice: a reader may see zeroes at once. */
+	old = __atomic_load_n(&pages[p].val, __ATOMIC_RELAXED);
+	write_end(p, old | VAL_FREE);
+	if (madvise(page_addr(p), PAGE, MADV_FREE))
+		bad_errno(t, "MADV_FREE", p, 1, -errno);
+	pthread_mutex_unlock(&c->wlock);
+}
+
+static void op_pageout(struct thread *t)
+{
+	unsigned int p, n;
+
+	pick_range(t, &p, &n);
+	/* Content stays: nothing to count. Holes make it fail, harmlessly. */
+	madvise(page_addr(p), n * PAGE, MADV_PAGEOUT);
+}
+
+/* The owner toggles its chunk between read-only and read-write. */
+static void op_mprotect(struct thread *t)
+{
+	struct chunk *c = &chunks[t->id];
+
+	pthread_mutex_lock(&c->wlock);
+	map_change(t->id);
+	if (mprotect(page_addr(t->id * CHUNK_PAGES), CHUNK_PAGES * PAGE,
+		     c->ro ? PROT_READ | PROT_WRITE : PROT_READ))
+		bad_errno(t, "mprotect", t->id * CHUNK_PAGES, CHUNK_PAGES, -errno);
+	else
+		c->ro = !c->ro;
+	map_change(t->id);
+	pthread_mutex_unlock(&c->wlock);
+}
+
+/*
+ * The owner takes all access away from its chunk for a moment: a device
+ * command on it must fail the documented way meanwhile, and the data must
+ * be there afterwards.
+ */
+static void op_prot_none(struct thread *t)
+{
+	struct chunk *c = &chunks[t->id];
+	unsigned int p = own_page(t);
+	int prot = c->ro ? PROT_READ : PROT_READ | PROT_WRITE, ret;
+
+	pthread_rwlock_wrlock(&c->maplock);
+	map_change(t->id);
+	if (mprotect(page_addr(t->id * CHUNK_PAGES), CHUNK_PAGES * PAGE, PROT_NONE)) {
+		bad_errno(t, "mprotect PROT_NONE", p, 1, -errno);
+		goto out;
+	}
+	ret = dev_cmd(t->fd[below(t, 2)], HMM_DUMMY_READ, p, t->buf, 1, NULL);
+	if (ret != -EFAULT)
+		bad_errno(t, "READ of PROT_NONE (want EFAULT)", p, 1, ret);
+	ret = dev_cmd(t->fd[below(t, 2)], below(t, 2) ? HMM_DUMMY_MIGRATE_TO_DEV :
+		      HMM_DUMMY_MIGRATE_TO_SYS, p, t->buf, 1, NULL);
+	if (ret != -EINVAL)
+		bad_errno(t, "migration of PROT_NONE (want EINVAL)", p, 1, ret);
+	if (mprotect(page_addr(t->id * CHUNK_PAGES), CHUNK_PAGES * PAGE, prot))
+		bad_errno(t, "mprotect back", p, 1, -errno);
+out:
+	map_change(t->id);
+	pthread_rwlock_unlock(&c->maplock);
+}
+
+/* The owner replaces its chunk with a new mapping: zeroes everywhere. */
+static void op_remap(struct thread *t)
+{
+	struct chunk *c = &chunks[t->id];
+	unsigned int first = t->id * CHUNK_PAGES, i;
+	char *a = page_addr(first);
+
+	pthread_rwlock_wrlock(&c->maplock);
+	pthread_mutex_lock(&c->wlock);
+	map_change(t->id);
+	for (i = 0; i < CHUNK_PAGES; i++)
+		write_begin(first + i);
+	if (munmap(a, CHUNK_PAGES * PAGE) ||
+	    mmap(a, CHUNK_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != a) {
+		bad_errno(t, "munmap+mmap", first, CHUNK_PAGES, -errno);
+		__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+	}
+	c->ro = false;
+	for (i = 0; i < CHUNK_PAGES; i++)
+		write_end(first + i, 0);
+	map_change(t->id);
+	pthread_mutex_unlock(&c->wlock);
+	pthread_rwlock_unlock(&c->maplock);
+}
+
+/* Close one of the thread's files and open it again, maybe in core copy mode. */
+static void op_reopen(struct thread *t)
+{
+	int dev = below(t, 2);
+	__u32 mode = below(t, 4) ? HMM_DUMMY_COPY_DRIVER : HMM_DUMMY_COPY_CORE;
+
+	close(t->fd[dev]);
+	t->fd[dev] = dummy_open(dev);
+	if (t->fd[dev] < 0) {
+		bad_errno(t, "reopen", 0, 0, -errno);
+		__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	if (ioctl(t->fd[dev], HMM_DUMMY_COPY_MODE, &mode))
+		bad_errno(t, "COPY_MODE", 0, 0, -errno);
+}
+
+static void op_release(struct thread *t)
+{
+	struct hmm_dummy_cmd out;
+	int ret = dummy_cmd(t->fd[below(t, 2)], HMM_DUMMY_RELEASE, 0, NULL, 0, &out);
+
+	if (ret)
+		bad_errno(t, "RELEASE", 0, 0, ret);
+}
+
+/* ---- forked children ---- */
+
+static void child_note_bad(unsigned int p, __u64 val, const __u64 *w, const char *how)
+{
+	char what[96];
+
+	count(&sh->child_bad);
+	describe(w, what, sizeof(what));
+	note("child %d, %s: page %u should hold gen %#llx, holds %s", getpid(), how, p,
+	     val & GEN_MASK, what);
+}
+
+/*
+ * The child's look at its pages: @expect[p] is what page p must hold, or
+ * ~0 when it cannot be known (it changed around the fork).
+ */
+static void child_check(unsigned int p, __u64 val, const __u64 *w, const char *how)
+{
+	count(&sh->child_checked);
+	if (!page_ok(w, p, val))
+		child_note_bad(p, val, w, how);
+}
+
+static void child_ops(struct thread *t, __u64 *expect, bool *writable)
+{
+	struct hmm_dummy_cmd out;
+	unsigned int p, n, i, j;
+	struct timespec end;
+	int fd[2], ret, k;
+	__u64 *dst;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += CHILD_SECONDS;
+	if (end.tv_sec > deadline.tv_sec)
+		end = deadline;
+	deadline = end;
+	fd[0] = dummy_open(0);
+	fd[1] = dummy_open(1);
+	for (k = 0; k < 400 && !time_up(); k++) {
+		pick_range(t, &p, &n);
+		for (i = 0; i < n && expect[p + i] != ~0ULL; i++)
+			;
+		n = i;
+		if (!n)
+			continue;
+		switch (below(t, 6)) {
+		case 0:
+			cpu_copy(t->page, p);
+			child_check(p, expect[p], t->page, "cpu read");
+			break;
+		case 1:
+		case 2:
+			ret = dev_cmd(fd[below(t, 2)], below(t, 2) ? HMM_DUMMY_READ :
+				      HMM_DUMMY_MIGRATE_TO_DEV, p, t->buf, n, &out);
+			for (i = 0; i < out.cpages && i < n; i++)
+				child_check(p + i, expect[p + i], t->buf + i * WORDS,
+					    "device read");
+			if (ret && ret != -ENOENT && ret != -EBUSY) {
+				count(&sh->child_bad);
+				note("child %d: device command on pages %u+%u: %s", getpid(), p,
+				     n, strerror(-ret));
+			}
+			break;
+		case 3:
+			ret = dev_cmd(fd[below(t, 2)], HMM_DUMMY_MIGRATE_TO_SYS, p, NULL, n, NULL);
+			if (ret) {
+				count(&sh->child_bad);
+				note("child %d: MIGRATE_TO_SYS %u+%u: %s", getpid(), p, n,
+				     strerror(-ret));
+			}
+			break;
+		case 4:
+			if (!writable[owner_of(p)])
+				break;
+			expect[p] = CHILD_GEN | k;
+			dst = (__u64 *)page_addr(p);
+			for (j = 0; j < WORDS; j++)
+				dst[j] = stamp_word(stamp_head(p, expect[p]), j);
+			break;
+		default:
+			if (madvise(page_addr(p), PAGE, MADV_DONTNEED))
+				break;
+			expect[p] = 0;
+			break;
+		}
+	}
+	/* Every page it knows, once more, after all of that. */
+	for (p = 0; p < NPAGES; p++) {
+		if (expect[p] == ~0ULL)
+			continue;
+		cpu_copy(t->page, p);
+		child_check(p, expect[p], t->page, "final cpu read");
+	}
+}
+
+/*
+ * In the child: the parent sends what it saw after fork(). A page whose
+ * count did not move from before the fork to after it holds, in the
+ * child, exactly what the count says.
+ */
+static void child_main(struct thread *t, int rfd)
+{
+	static struct fork_view post;
+	static __u64 expect[NPAGES];
+	bool writable[NTHREADS];
+	size_t got = 0;
+	ssize_t r;
+	unsigned int p, c;
+
+	while (got < sizeof(post)) {
+		r = read(rfd, (char *)&post + got, sizeof(post) - got);
+		if (r <= 0)
+			_exit(3);
+		got += r;
+	}
+	for (c = 0; c < NTHREADS; c++)
+		writable[c] = !pre_fork.ro[c];
+	for (p = 0; p < NPAGES; p++) {
+		c = owner_of(p);
+		expect[p] = ~0ULL;
+		if ((pre_fork.map_seq[c] & 1) || post.map_seq[c] != pre_fork.map_seq[c] ||
+		    (pre_fork.seq[p] & 1) || post.seq[p] != pre_fork.seq[p] ||
+		    (pre_fork.val[p] & VAL_FREE))
+			continue;
+		expect[p] = pre_fork.val[p] & GEN_MASK;
+	}
+	child_ops(t, expect, writable);
+	_exit(0);
+}
+
+static void take_view(struct fork_view *v)
+{
+	unsigned int i;
+
+	for (i = 0; i < NTHREADS; i++) {
+		v->map_seq[i] = map_begin(i);
+		v->ro[i] = __atomic_load_n(&chunks[i].ro, __ATOMIC_ACQUIRE);
+	}
+	for (i = 0; i < NPAGES; i++)
+		v->seq[i] = seq_begin(i, &v->val[i]);
+}
+
+static void reap_child(bool block)
+{
+	int status;
+
+	if (!child_pid || waitpid(child_pid, &status, block ? 0 : WNOHANG) != child_pid)
+		return;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		count(&sh->child_bad);
+		note("child %d ended with status %#x", child_pid, status);
+	}
+	child_pid = 0;
+}
+
+/* One child at a time; it checks the pages the fork froze for it. */
+static void op_fork(struct thread *t)
+{
+	static struct fork_view post;
+	int pfd[2];
+	pid_t pid;
+
+	if (pthread_mutex_trylock(&fork_lock))
+		return;
+	reap_child(false);
+	if (child_pid || pipe(pfd))
+		goto out;
+	take_view(&pre_fork);
+	pid = fork();
+	if (!pid) {
+		close(pfd[1]);
+		t->rng ^= getpid();
+		child_main(t, pfd[0]);
+	}
+	take_view(&post);
+	close(pfd[0]);
+	if (pid > 0) {
+		child_pid = pid;
+		if (write(pfd[1], &post, sizeof(post)) != sizeof(post))
+			note("short write to the child");
+	}
+	close(pfd[1]);
+out:
+	pthread_mutex_unlock(&fork_lock);
+}
+
+/* ---- the threads ---- */
+
+static int pick_op(struct thread *t)
+{
+	unsigned int r = below(t, 1000), acc = 0;
+	int k;
+
+	for (k = 0; k < NR_OPS; k++) {
+		acc += op_weight[k];
+		if (r < acc)
+			return k;
+	}
+	return OP_VERIFY_OWN;
+}
+
+static void op_cpu_write(struct thread *t)
+{
+	op_write(t, false);
+}
+
+static void op_dev_write(struct thread *t)
+{
+	op_write(t, true);
+}
+
+static void op_to_dev(struct thread *t)
+{
+	op_dev_look(t, true);
+}
+
+static void op_dev_read(struct thread *t)
+{
+	op_dev_look(t, false);
+}
+
+static void (*const op_fn[NR_OPS])(struct thread *t) = {
+	[OP_CPU_READ] = op_cpu_read, [OP_CPU_WRITE] = op_cpu_write,
+	[OP_DEV_WRITE] = op_dev_write, [OP_TO_DEV] = op_to_dev, [OP_TO_SYS] = op_to_sys,
+	[OP_DEV_READ] = op_dev_read, [OP_DONTNEED] = op_dontneed, [OP_FREE] = op_free,
+	[OP_PAGEOUT] = op_pageout, [OP_MPROTECT] = op_mprotect,
+	[OP_PROT_NONE] = op_prot_none, [OP_REMAP] = op_remap, [OP_REOPEN] = op_reopen,
+	[OP_FORK] = op_fork, [OP_RELEASE] = op_release, [OP_VERIFY_OWN] = op_verify_own,
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread *t = arg;
+	int k;
+
+	while (!time_up()) {
+		k = pick_op(t);
+		count(&sh->ops[k]);
+		op_fn[k](t);
+	}
+	return NULL;
+}
+
+/* ---- setup and the end ---- */
+
+static int setup(__u64 seed)
+{
+	unsigned int i;
+
+	mem = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		   -1, 0);
+	if (mem == MAP_FAILED)
+		return -1;
+	for (i = 0; i < NTHREADS; i++) {
+		pthread_mutex_init(&chunks[i].wlock, NULL);
+		pthread_rwlock_init(&chunks[i].maplock, NULL);
+		threads[i].id = i;
+		threads[i].rng = seed + i * 0x1000193;
+		threads[i].fd[0] = dummy_open(0);
+		threads[i].fd[1] = dummy_open(1);
+		threads[i].buf = malloc(MAX_RANGE * PAGE);
+		threads[i].page = malloc(PAGE);
+		if (threads[i].fd[0] < 0 || threads[i].fd[1] < 0 || !threads[i].buf ||
+		    !threads[i].page)
+			return -1;
+	}
+	return 0;
+}
+
+/* With everything quiet: every page through the CPU and through a device. */
+static void final_check(void)
+{
+	struct thread *t = &threads[0];
+	struct hmm_dummy_cmd out;
+	unsigned int p, i;
+	int ret;
+
+	for (p = 0; p < NPAGES; p += MAX_RANGE) {
+		ret = dev_cmd(t->fd[p / MAX_RANGE % 2], HMM_DUMMY_READ, p, t->buf, MAX_RANGE,
+			      &out);
+		if (ret)
+			bad_errno(t, "final READ", p, MAX_RANGE, ret);
+		for (i = 0; i < out.cpages && i < MAX_RANGE; i++)
+			judge("final device read", p + i, pages[p + i].seq, pages[p + i].val,
+			      t->buf + i * WORDS);
+		for (i = 0; i < MAX_RANGE; i++)
+			cpu_look(t, p + i, "final cpu read");
+	}
+}
+
+static long settled_pages_used(int dev)
+{
+	struct hmm_dummy_info info;
+	int fd = dummy_open(dev), i;
+	long used = -1;
+
+	for (i = 0; fd >= 0 && i < 20; i++) {
+		used = get_info(fd, &info) ? -1 : (long)info.pages_used;
+		if (!used)
+			break;
+		usleep(100000);
+	}
+	if (fd >= 0)
+		close(fd);
+	return used;
+}
+
+static void teardown(void)
+{
+	unsigned int i;
+
+	munmap(mem, NPAGES * PAGE);
+	for (i = 0; i < NTHREADS; i++) {
+		close(threads[i].fd[0]);
+		close(threads[i].fd[1]);
+		free(threads[i].buf);
+		free(threads[i].page);
+	}
+}
+
+static void report(double secs)
+{
+	unsigned long i, n = sh->nnotes < MAX_NOTES ? sh->nnotes : MAX_NOTES, total = 0;
+	char line[600];
+	size_t off = 0;
+	int k;
+
+	for (k = 0; k < NR_OPS; k++) {
+		total += sh->ops[k];
+		off += snprintf(line + off, sizeof(line) - off, "%s%s=%lu", k ? " " : "",
+				op_names[k], sh->ops[k]);
+	}
+	ksft_print_msg("%lu operations in %.2f minutes: %s\n", total, secs / 60, line);
+	ksft_print_msg("looks: %lu judged, %lu raced, %lu in children; %lu errors explained\n",
+		       sh->checked, sh->raced, sh->child_checked, sh->errors_seen);
+	for (i = 0; i < n; i++)
+		ksft_print_msg("finding: %s\n", sh->notes[i]);
+	if (sh->nnotes > n)
+		ksft_print_msg("... and %lu more\n", sh->nnotes - n);
+}
+
+int main(int argc, char **argv)
+{
+	__u64 seed = time(NULL) ^ ((__u64)getpid() << 16);
+	struct timespec t0, t1;
+	long seconds = DEFAULT_SECONDS, used0, used1;
+	double secs;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			seed = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
+			seconds = strtol(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--no-free")) {
+			use_free = false;
+		} else {
+			fprintf(stderr, "%s [--seed N] [--time S] [--no-free]\n", argv[0]);
+			return KSFT_FAIL;
+		}
+	}
+	ksft_print_header();
+	if (access("/dev/hmm_dummy1", F_OK))
+		ksft_exit_skip("/dev/hmm_dummy0 and 1 are needed (is hmm_dummy loaded?)\n");
+	ksft_set_plan(4);
+	ksft_print_msg("seed %llu, %ld s, %d threads of %d pages%s\n",
+		       (unsigned long long)seed, seconds, NTHREADS, CHUNK_PAGES,
+		       use_free ? "" : ", no MADV_FREE");
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED || setup(seed))
+		ksft_exit_fail_perror("setup");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline = t0;
+	deadline.tv_sec += seconds;
+	for (i = 0; i < NTHREADS; i++)
+		if (pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]))
+			ksft_exit_fail_perror("pthread_create");
+	for (i = 0; i < NTHREADS; i++)
+		pthread_join(threads[i].tid, NULL);
+	reap_child(true);
+	final_check();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	teardown();
+	used0 = settled_pages_used(0);
+	used1 = settled_pages_used(1);
+
+	report(secs);
+	ksft_test_result(!sh->data_bad, "every page look as expected (%lu judged, %lu not)\n",
+			 sh->checked, sh->data_bad);
+	ksft_test_result(!sh->errno_bad, "every device command error explained (%lu not)\n",
+			 sh->errno_bad);
+	ksft_test_result(sh->ops[OP_FORK] && !sh->child_bad,
+			 "forked children saw their pages as at the fork (%lu checks, %lu bad)\n",
+			 sh->child_checked, sh->child_bad);
+	ksft_test_result(!used0 && !used1, "device memory all free: dev0 %ld, dev1 %ld used\n",
+			 used0, used1);
+	ksft_finished();
 }
