@@ -36,7 +36,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <linux/hmm_dummy.h>
@@ -56,7 +56,7 @@
 #define NSLOTS			(NFILES + 2)
 #define MAX_CHILDREN		2
 #define HIST_ERRNO		134
-#define MAX_NOTES		400
+#define MAX_NOTES		40
 #define NOTE_LEN		200
 #define DEFAULT_CALLS		100000UL
 #define WATCHDOG_SECONDS	270
@@ -428,47 +428,47 @@ static void close_slot(int s)
 }
 
 /*
- * A file whose opener has exited: a child opens it and hands it over
- * through a socket. Its mirror saw release(), so commands on an address
- * space must fail with ENODEV.
+ * A file whose opener has exited: a child opens it, the parent takes a
+ * copy with pidfd_getfd() (the test kernel has no sockets), the child
+ * exits. Its mirror saw release(), so commands on an address space must
+ * fail with ENODEV.
  */
 static int make_orphan(int dev)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov;
-	struct msghdr msg = { 0 };
-	struct cmsghdr *cm;
-	int sv[2], fd = -1;
-	char c = 0;
+	int up[2], down[2], cfd = -1, fd = -1, pidfd;
 	pid_t pid;
+	char c = 0;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+	if (pipe(up))
 		return -1;
-	iov.iov_base = &c;
-	iov.iov_len = 1;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
+	if (pipe(down)) {
+		close(up[0]);
+		close(up[1]);
+		return -1;
+	}
 	pid = fork();
 	if (!pid) {
-		fd = dummy_open(dev);
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		_exit(fd < 0 || sendmsg(sv[0], &msg, 0) != 1);
+		cfd = dummy_open(dev);
+		if (write(up[1], &cfd, sizeof(cfd)) != sizeof(cfd))
+			_exit(1);
+		/* Wait until the parent has its copy. */
+		_exit(read(down[0], &c, 1) != 1 || cfd < 0);
 	}
-	if (pid > 0 && recvmsg(sv[1], &msg, 0) == 1) {
-		cm = CMSG_FIRSTHDR(&msg);
-		if (cm && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	if (pid > 0 && read(up[0], &cfd, sizeof(cfd)) == sizeof(cfd) && cfd >= 0) {
+		pidfd = syscall(SYS_pidfd_open, pid, 0);
+		if (pidfd >= 0) {
+			fd = syscall(SYS_pidfd_getfd, pidfd, cfd, 0);
+			close(pidfd);
+		}
 	}
-	if (pid > 0 && wait_child(pid))
+	if (pid > 0 && (write(down[1], &c, 1) != 1 || wait_child(pid)) && fd >= 0) {
+		close(fd);
 		fd = -1;
-	close(sv[0]);
-	close(sv[1]);
+	}
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
 	return fd;
 }
 

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -1470,6 +1471,70 @@ TEST_F(migrate, device_data_back_in_ram_survives_pageout)
 	ASSERT_EQ(4, cmd.cpages);
 	ASSERT_EQ(0, madvise(a.p, a.len, MADV_PAGEOUT));
 	cpu_is(_metadata, &a, 0, 4, 46);
+	area_free(_metadata, &a);
+}
+
+struct pager {
+	void *p;
+	size_t len;
+	atomic_int stop;
+	unsigned long rounds;
+};
+
+static void *pager_thread(void *arg)
+{
+	struct pager *pg = arg;
+
+	while (!atomic_load(&pg->stop)) {
+		madvise(pg->p, pg->len, MADV_PAGEOUT);
+		pg->rounds++;
+	}
+	return NULL;
+}
+
+#define PAGEOUT_RACE_SECONDS	4
+
+/*
+ * The core copy mode moves swap-cache pages from system page to system
+ * page. Reclaim keeps paging the range out while the test writes it back
+ * in (mapping pages still under writeback) and migrates it: a page under
+ * writeback must stay where it is, every byte must survive, and the
+ * kernel must not free a page whose writeback has not ended.
+ */
+TEST_F_TIMEOUT(migrate, core_copy_races_pageout, 60)
+{
+	struct pager pg = { 0 };
+	struct hmm_dummy_cmd cmd;
+	unsigned long rounds = 0, moved = 0;
+	time_t end = time(NULL) + PAGEOUT_RACE_SECONDS;
+	struct area a;
+	pthread_t th;
+	long d = -1;
+	int ret = 0;
+
+	area_new(_metadata, &a, NPAGES, self->psz, 48);
+	ASSERT_EQ(0, set_copy_mode(self->fd, HMM_DUMMY_COPY_CORE));
+	pg.p = a.p;
+	pg.len = a.len;
+	ASSERT_EQ(0, pthread_create(&th, NULL, pager_thread, &pg));
+	while (time(NULL) < end) {
+		/* Rewriting the same bytes dirties the pages and swaps them in. */
+		pat_fill(a.p, a.len, 48);
+		ret = to_dev(self->fd, a.p, a.buf, NPAGES, &cmd);
+		if (ret && ret != -ENOENT)
+			break;
+		d = pat_diff(a.buf, cmd.cpages * self->psz, 48);
+		if (d != -1)
+			break;
+		moved += cmd.cpages;
+		rounds++;
+	}
+	atomic_store(&pg.stop, 1);
+	pthread_join(th, NULL);
+	ASSERT_TRUE(ret == 0 || ret == -ENOENT) TH_LOG("round %lu: %d", rounds, ret);
+	ASSERT_EQ(-1, d) TH_LOG("round %lu: read back byte %ld differs", rounds, d);
+	cpu_is(_metadata, &a, 0, NPAGES, 48);
+	TH_LOG("%lu rounds, %lu pages moved, %lu pageouts", rounds, moved, pg.rounds);
 	area_free(_metadata, &a);
 }
 
