@@ -8,6 +8,9 @@ P=$REPO/pipeline
 job=${1:?usage: main.sh run|check|series|bench|pristine}
 t0=$(date +%s)
 echo "hmm-series $job: logs in $LOGS, caches in $CACHE"
+# One job at a time on the shared trees, pipeline/quick.sh included.
+exec 9>"$CACHE/quick.lock"
+flock 9
 
 prepare() {
 	stage deps "$P/deps.sh"
