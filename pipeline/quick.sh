@@ -29,9 +29,12 @@ done
 }
 printf '%s\n' "$cmds" >"$OUT/quick-cmd"
 "$REPO/pipeline/guest.sh" "$flavour" quick
-grep -v '^@@@' "$OUT/console-quick.log" | sed -n '/GUEST START/,$p' || true
+# Runs queue on the lock: keep this one's console under a name of its own.
+console=$OUT/console-quick-$(date +%Y%m%d-%H%M%S)-$$.log
+cp "$OUT/console-quick.log" "$console"
+echo "console: $console"
 # The suites' verdict does not apply; splats and failures still count.
-PYTHONPATH=$REPO/pipeline python3 - "$OUT/console-quick.log" <<'PY'
+PYTHONPATH=$REPO/pipeline python3 - "$console" <<'PY'
 import sys
 import verdict
 lines = open(sys.argv[1], errors="replace").read().splitlines()

@@ -58,6 +58,7 @@
 #define HIST_ERRNO		134
 #define MAX_NOTES		40
 #define NOTE_LEN		200
+#define SIG_LEN			64
 #define DEFAULT_CALLS		100000UL
 #define WATCHDOG_SECONDS	270
 /* Nothing is mapped this low: the default mmap_min_addr. */
@@ -156,7 +157,11 @@ struct shared {
 	unsigned long undocumented;
 	unsigned long mismatches;
 	unsigned long bad_output;
+	int notes_lock;
 	unsigned long nnotes;
+	unsigned long notes_lost;
+	unsigned long sig_count[MAX_NOTES];
+	char sigs[MAX_NOTES][SIG_LEN];
 	char notes[MAX_NOTES][NOTE_LEN];
 	struct last_call last;
 };
@@ -164,6 +169,7 @@ struct shared {
 static struct shared *sh;
 static __u64 rng;
 static bool in_child;
+static bool no_inject;		/* --no-inject: INJECT only clears */
 
 static char *base;		/* the modelled window: guard, arena, guard */
 static char *arena;
@@ -217,17 +223,33 @@ static const char *errname(int e)
 	return buf;
 }
 
-/* Keep a finding for the report; only the first MAX_NOTES are kept. */
-static void __printf(1, 2) note(const char *fmt, ...)
+/*
+ * Keep a finding for the report: the first of each kind @sig, and how
+ * many of that kind there were. A lock word in the shared memory keeps
+ * the processes that report at once apart.
+ */
+static void __printf(2, 3) note(const char *sig, const char *fmt, ...)
 {
-	unsigned long n = __atomic_fetch_add(&sh->nnotes, 1, __ATOMIC_RELAXED);
+	unsigned long i;
 	va_list ap;
 
-	if (n >= MAX_NOTES)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(sh->notes[n], NOTE_LEN, fmt, ap);
-	va_end(ap);
+	while (__atomic_exchange_n(&sh->notes_lock, 1, __ATOMIC_ACQUIRE))
+		;
+	for (i = 0; i < sh->nnotes && strcmp(sh->sigs[i], sig); i++)
+		;
+	if (i < sh->nnotes) {
+		sh->sig_count[i]++;
+	} else if (i < MAX_NOTES) {
+		snprintf(sh->sigs[i], SIG_LEN, "%s", sig);
+		sh->sig_count[i] = 1;
+		va_start(ap, fmt);
+		vsnprintf(sh->notes[i], NOTE_LEN, fmt, ap);
+		va_end(ap);
+		sh->nnotes++;
+	} else {
+		sh->notes_lost++;
+	}
+	__atomic_store_n(&sh->notes_lock, 0, __ATOMIC_RELEASE);
 }
 
 static void mask_str(unsigned long long mask, char *buf, size_t len)
@@ -399,7 +421,7 @@ static void op_touch(long i)
 	count(&sh->sigbus, 1);
 	if (!pm->may_sigbus) {
 		count(&sh->mismatches, 1);
-		note("pid %d: SIGBUS touching arena page %ld, never under PFN_ERROR",
+		note("SIGBUS", "pid %d: SIGBUS touching arena page %ld, never under PFN_ERROR",
 		     getpid(), i);
 	}
 }
@@ -813,8 +835,8 @@ static void dev_migrate(int s, void *addr)
 	count(&sh->hist[K_TO_DEV][e < HIST_ERRNO ? e : HIST_ERRNO - 1], 1);
 	if (e && e != ENOENT && e != EBUSY) {
 		count(&sh->mismatches, 1);
-		note("pid %d: MIGRATE_TO_DEV of a private page %p: %s", getpid(), addr,
-		     errname(e));
+		note("own migration", "pid %d: MIGRATE_TO_DEV of a private page %p: %s",
+		     getpid(), addr, errname(e));
 	}
 }
 
@@ -907,6 +929,10 @@ static void fill_arg(int k, union arg *a, bool *ptr_ok)
 	case K_READ: case K_WRITE: case K_TO_DEV: case K_TO_SYS: case K_SNAPSHOT:
 		c->addr = pick_addr(k == K_WRITE, false);
 		c->npages = pick_npages();
+		/* A SNAPSHOT of 1 GiB walks it all: keep that rare, it is slow. */
+		if (k == K_SNAPSHOT && c->npages > 4096 && c->npages <= HMM_DUMMY_MAX_PAGES &&
+		    below(8))
+			c->npages = 1 + below(4);
 		/* An address near the top wants a length that crosses it. */
 		if (c->addr >= USER_TOP - 8 * PAGE && c->addr <= USER_TOP && below(2))
 			c->npages = 1 + below(16);
@@ -928,6 +954,8 @@ static void fill_arg(int k, union arg *a, bool *ptr_ok)
 		break;
 	case K_INJECT:
 		a->inject.kind = below(8) ? below(3) : below(2) ? 3 : rnd();
+		if (no_inject && a->inject.kind <= HMM_DUMMY_INJECT_PFN_ERROR)
+			a->inject.kind = HMM_DUMMY_INJECT_NONE;
 		a->inject.pad = below(16) ? 0 : rnd();
 		if (below(3)) {
 			a->inject.addr = (uintptr_t)arena + (below(ARENA_PAGES) - 1) * PAGE;
@@ -996,21 +1024,22 @@ static void check_output(int k, const union arg *a, int s, bool ptr_ok)
 		if (c->cpages == c->npages)
 			break;
 		count(&sh->bad_output, 1);
-		note("%s addr %#llx npages %llu: ok with cpages %llu", kinds[k].name,
+		note(kinds[k].name, "%s addr %#llx npages %llu: ok with cpages %llu", kinds[k].name,
 		     c->addr, c->npages, c->cpages);
 		return;
 	case K_TO_SYS:
 		if (c->cpages <= c->npages)
 			break;
 		count(&sh->bad_output, 1);
-		note("MIGRATE_TO_SYS npages %llu: cpages %llu", c->npages, c->cpages);
+		note("TO_SYS cpages", "MIGRATE_TO_SYS npages %llu: cpages %llu", c->npages,
+		     c->cpages);
 		return;
 	case K_INFO:
 		if (a->info.device == (__u32)slots[s].dev &&
 		    a->info.pages_used <= a->info.pages_total)
 			break;
 		count(&sh->bad_output, 1);
-		note("INFO of dev %d: device %u, used %llu of %llu", slots[s].dev,
+		note("INFO", "INFO of dev %d: device %u, used %llu of %llu", slots[s].dev,
 		     a->info.device, a->info.pages_used, a->info.pages_total);
 		return;
 	case K_COUNTERS:
@@ -1018,7 +1047,7 @@ static void check_output(int k, const union arg *a, int s, bool ptr_ok)
 		if (a->counters.released == released)
 			break;
 		count(&sh->bad_output, 1);
-		note("COUNTERS of slot %d (role %d): released %u", s, slots[s].role,
+		note("COUNTERS", "COUNTERS of slot %d (role %d): released %u", s, slots[s].role,
 		     a->counters.released);
 		return;
 	}
@@ -1034,7 +1063,8 @@ static void check_output(int k, const union arg *a, int s, bool ptr_ok)
 		if (mapped != error)
 			continue;
 		count(&sh->bad_output, 1);
-		note("SNAPSHOT window page %ld (state %d): %#x", w, model[w].state, snap[i]);
+		note("SNAPSHOT bytes", "SNAPSHOT window page %ld (state %d): %#x", w,
+		     model[w].state, snap[i]);
 		return;
 	}
 }
@@ -1056,7 +1086,7 @@ static void learn_inject(const struct hmm_dummy_inject *q, int s)
 static void fuzz_call(void)
 {
 	char stack[sizeof(union arg) + 8];
-	char want[96];
+	char want[96], sig[SIG_LEN + 96];
 	int k = pick_kind(), s = pick_slot(), e;
 	enum argloc loc = k >= K_UNKNOWN ? (below(2) ? A_STACK : pick_argloc()) :
 			  pick_argloc();
@@ -1084,15 +1114,17 @@ static void fuzz_call(void)
 		if (e == EPERM && role == R_FOREIGN)
 			count(&sh->foreign_eperm, 1);
 	}
+	snprintf(sig, sizeof(sig), "%s %s", kinds[k].name, errname(e));
 	if (e && (e >= 64 || !(kinds[k].documented & B(e)))) {
 		count(&sh->undocumented, 1);
-		note("pid %d: %s (%#lx) addr %#llx ptr %#llx n %#llx arg %d role %d: undoc. %s",
+		note(sig, "%d: %s (%#lx) addr %#llx ptr %#llx n %#llx arg %d role %d: undoc. %s",
 		     getpid(), kinds[k].name, req, a.cmd.addr, a.cmd.ptr, a.cmd.npages, loc,
 		     role, errname(e));
 	} else if (e >= 64 || !(m & B(e))) {
 		count(&sh->mismatches, 1);
 		mask_str(m, want, sizeof(want));
-		note("pid %d: %s (%#lx) addr %#llx ptr %#llx n %#llx arg %d role %d: %s, want %s",
+		snprintf(sig + strlen(sig), sizeof(sig) - strlen(sig), " want %s", want);
+		note(sig, "%d: %s (%#lx) addr %#llx ptr %#llx n %#llx arg %d role %d: %s, want %s",
 		     getpid(), kinds[k].name, req, a.cmd.addr, a.cmd.ptr, a.cmd.npages, loc,
 		     role, errname(e), want);
 	}
@@ -1120,7 +1152,7 @@ static void reap(bool block)
 			continue;
 		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 			count(&sh->child_failed, 1);
-			note("forked child %d ended with status %#x", children[i], status);
+			note("child", "forked child %d ended with status %#x", children[i], status);
 		}
 		children[i] = 0;
 	}
@@ -1154,7 +1186,7 @@ static void fork_child(void)
 			children[i] = 0;
 			if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 				count(&sh->child_failed, 1);
-				note("forked child %d ended with status %#x", pid, status);
+				note("child", "forked child %d ended with status %#x", pid, status);
 			}
 		}
 		return;
@@ -1234,7 +1266,7 @@ static int fuzz_main(__u64 seed, unsigned long ncalls)
 	slots[ORPHAN].fd = make_orphan(slots[ORPHAN].dev);
 	slots[ORPHAN].role = R_RELEASED;
 	if (slots[ORPHAN].fd < 0 || get_counters(slots[ORPHAN].fd, &cnt) || !cnt.released) {
-		note("a file whose opener exited: fd %d, released %u", slots[ORPHAN].fd,
+		note("orphan", "a file whose opener exited: fd %d, released %u", slots[ORPHAN].fd,
 		     cnt.released);
 		count(&sh->mismatches, 1);
 		return 4;
@@ -1326,12 +1358,12 @@ static void print_histogram(void)
 
 static void print_notes(void)
 {
-	unsigned long i, n = sh->nnotes < MAX_NOTES ? sh->nnotes : MAX_NOTES;
+	unsigned long i;
 
-	for (i = 0; i < n; i++)
-		ksft_print_msg("finding: %s\n", sh->notes[i]);
-	if (sh->nnotes > n)
-		ksft_print_msg("... and %lu more\n", sh->nnotes - n);
+	for (i = 0; i < sh->nnotes && i < MAX_NOTES; i++)
+		ksft_print_msg("finding (%lu times): %s\n", sh->sig_count[i], sh->notes[i]);
+	if (sh->notes_lost)
+		ksft_print_msg("... and %lu more of other kinds\n", sh->notes_lost);
 }
 
 /* Run the loop in a child; return how it ended, as wait_child() does. */
@@ -1368,7 +1400,7 @@ static int run_loop(__u64 seed, unsigned long ncalls, double *secs)
 
 static void print_usage(const char *prog)
 {
-	fprintf(stderr, "usage: %s [--seed N] [--calls N]\n", prog);
+	fprintf(stderr, "usage: %s [--seed N] [--calls N] [--no-inject]\n", prog);
 	exit(KSFT_FAIL);
 }
 
@@ -1385,6 +1417,8 @@ int main(int argc, char **argv)
 			seed = strtoull(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--calls") && i + 1 < argc)
 			ncalls = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--no-inject"))
+			no_inject = true;
 		else
 			print_usage(argv[0]);
 	}
@@ -1400,6 +1434,9 @@ int main(int argc, char **argv)
 		ksft_exit_fail_perror("mmap");
 
 	ret = run_loop(seed, ncalls, &secs);
+	/* Before the round trips: what the loop's processes left behind. */
+	ksft_print_msg("after the loop: dev0 %ld, dev1 %ld device pages used\n",
+		       settled_pages_used(0), settled_pages_used(1));
 	ksft_print_msg("%lu calls (%lu from %lu forked children) and %lu mm operations in %.1f s\n",
 		       sh->calls, sh->child_calls, sh->forks, sh->mm_ops, secs);
 	ksft_print_msg("%lu CPU touches, %lu SIGBUS from PFN_ERROR\n", sh->cpu_touches,

@@ -822,9 +822,10 @@ static bool can_advise(const struct mpage *mp)
 	return mp->mapped && !mp->mlocked;
 }
 
+/* mlock() faults pages in: a poisoned or PROT_NONE one makes it fail. */
 static bool can_lock(const struct mpage *mp)
 {
-	return mp->mapped && !mp->poisoned;
+	return mp->mapped && !mp->poisoned && mp->prot != PR_NONE;
 }
 
 static bool can_pin(const struct mpage *mp)
@@ -1261,7 +1262,18 @@ static int op_mlock(const struct op *o, int ri, unsigned int first, unsigned int
 {
 	bool lock = o->kind == OP_MLOCK;
 	unsigned int m = prefix(ri, first, n, lock ? can_lock : is_mapped), i;
+	struct mpage *mp = &W.reg[ri].pg[first];
 
+	if (!m && lock && mp->mapped && !mp->poisoned) {
+		/* PROT_NONE: locked all the same, but it cannot be faulted in. */
+		errno = 0;
+		if (!mlock(page_addr(ri, first), PSZ) || errno != ENOMEM)
+			return fail("mlock", "mlock of PROT_NONE r%d page %u: %d, expected ENOMEM",
+				    ri, first, errno);
+		log_note(" -> PROT_NONE page %u: ENOMEM", first);
+		mp->mlocked = true;
+		return verify_range(ri, first, 1, true);
+	}
 	if (!m)
 		return 0;
 	log_note(" -> [%u,+%u)", first, m);
@@ -1269,8 +1281,7 @@ static int op_mlock(const struct op *o, int ri, unsigned int first, unsigned int
 		return fail("mlock", "%s r%d [%u,+%u): %d", lock ? "mlock" : "munlock",
 			    ri, first, m, errno);
 	for (i = first; i < first + m; i++) {
-		struct mpage *mp = &W.reg[ri].pg[i];
-
+		mp = &W.reg[ri].pg[i];
 		mp->mlocked = lock;
 		/* mlock() faults every accessible page in, device pages too. */
 		if (lock && mp->prot != PR_NONE)
