@@ -546,9 +546,9 @@ static __u64 pick_npages(void)
 	};
 	unsigned int r = below(1000);
 
-	if (r < 600)
+	if (r < 650)
 		return 1 + below(4);
-	if (r < 850)
+	if (r < 870)
 		return 5 + below(60);
 	if (r < 930)
 		return 65 + below(236);
@@ -1217,29 +1217,29 @@ static void fuzz_steps(unsigned long ncalls, bool may_fork)
 		r = below(1000);
 		first = below(ARENA_PAGES);
 		n = 1 + below(ARENA_PAGES - first < 8 ? ARENA_PAGES - first : 8);
-		if (r < 870) {
+		if (r < 900) {
 			fuzz_call();
-		} else if (r < 920) {
+		} else if (r < 930) {
 			op_touch(first);
 		} else if (r < 945) {
 			op_madvise(first, n);
-		} else if (r < 965) {
+		} else if (r < 960) {
 			op_mprotect(first, n);
-		} else if (r < 985) {
+		} else if (r < 980) {
 			op_remap(first, n);
-		} else if (r < 990 && !in_child) {
+		} else if (r < 986 && !in_child) {
 			s = below(NFILES);
 			close_slot(s);
 			open_slot(s, below(2));
-		} else if (r == 990 && may_fork && !below(3)) {
+		} else if (r == 986 && may_fork && !below(2)) {
 			fork_child();
 		} else {
 			reap(false);
 		}
-		if (r >= 870)
+		if (r >= 900)
 			count(&sh->mm_ops, 1);
 		/* Count this process's calls only: children add their own. */
-		done = in_child ? done + (r < 870) :
+		done = in_child ? done + (r < 900) :
 		       __atomic_load_n(&sh->calls, __ATOMIC_RELAXED) - start -
 		       (__atomic_load_n(&sh->child_calls, __ATOMIC_RELAXED));
 	}

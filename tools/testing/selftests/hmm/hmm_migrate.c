@@ -453,24 +453,43 @@ TEST_F(migrate, mixed_system_and_device_pages)
 }
 
 /*
+ * A PMD-mapped THP filled with pattern @seed, as @a (2 MiB at a 2 MiB
+ * boundary inside a 4 MiB mapping that starts at *@raw). Returns NULL,
+ * with @why set, when the kernel gives no THP here.
+ */
+static const char *thp_area(struct __test_metadata *_metadata, int fd,
+			    struct area *a, void **raw, size_t psz,
+			    unsigned int seed)
+{
+	static char why[64];
+	unsigned char snap = 0;
+	void *p;
+
+	p = map_thp_area(raw);
+	if (p == MAP_FAILED || !p)
+		return "MADV_HUGEPAGE refused: no THP";
+	area_init(_metadata, a, p, SZ_2M / psz, psz, seed);
+	if (dev_snap(fd, p, &snap, 1, NULL) || !(snap & HMM_DUMMY_PROT_PMD)) {
+		snprintf(why, sizeof(why), "no THP behind the buffer (snapshot 0x%x)", snap);
+		return why;
+	}
+	return NULL;
+}
+
+/*
  * A transparent huge page is split and its pages move one by one; all of
  * them come back intact.
  */
 TEST_F(migrate, thp_split_and_migrate)
 {
 	size_t n = SZ_2M / self->psz;
-	unsigned char snap;
+	const char *why;
 	struct area a;
-	void *raw, *p;
+	void *raw;
 
-	p = map_thp_area(&raw);
-	ASSERT_NE(MAP_FAILED, p);
-	if (!p)
-		SKIP(return, "MADV_HUGEPAGE refused: no THP");
-	area_init(_metadata, &a, p, n, self->psz, 9);
-	ASSERT_EQ(0, dev_snap(self->fd, p, &snap, 1, NULL));
-	if (!(snap & HMM_DUMMY_PROT_PMD))
-		SKIP(return, "no THP behind the buffer (snapshot 0x%x)", snap);
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 9);
+	if (why)
+		SKIP(return, "%s", why);
 
 	to_dev_ok(_metadata, self->fd, &a, 0, n, 9);
 	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW);
@@ -1387,20 +1406,15 @@ TEST_F(migrate, to_sys_keeps_thp_whole)
 {
 	size_t n = SZ_2M / self->psz;
 	struct hmm_dummy_cmd cmd;
-	unsigned char snap;
+	const char *why;
 	struct area a;
-	void *raw, *p;
+	void *raw;
 
-	p = map_thp_area(&raw);
-	ASSERT_NE(MAP_FAILED, p);
-	if (!p)
-		SKIP(return, "MADV_HUGEPAGE refused: no THP");
-	area_init(_metadata, &a, p, n, self->psz, 42);
-	ASSERT_EQ(0, dev_snap(self->fd, p, &snap, 1, NULL));
-	if (!(snap & HMM_DUMMY_PROT_PMD))
-		SKIP(return, "no THP behind the buffer (snapshot 0x%x)", snap);
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 42);
+	if (why)
+		SKIP(return, "%s", why);
 
-	ASSERT_EQ(0, to_sys(self->fd, p, n, &cmd));
+	ASSERT_EQ(0, to_sys(self->fd, a.p, n, &cmd));
 	ASSERT_EQ(0, cmd.cpages);
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, n, 42);
