@@ -317,10 +317,11 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 
 /*
  * The walker splits a huge PMD mapping (a THP, the huge zero page, or the
- * migration entry of a THP) into ptes before pte_entry sees it. A migration that skips system pages has
- * nothing to take there: record the pages as staying and keep the
- * mapping whole. The PMD is read without its lock: a mapping that changes
- * meanwhile can only hold pages this migration may leave where they are.
+ * migration entry of a THP) into ptes before pte_entry sees it. A
+ * migration that skips system pages has nothing to take there: record the
+ * pages as staying and keep the mapping whole. The PMD is read without
+ * its lock: a mapping that changes meanwhile can only hold pages this
+ * migration may leave where they are.
  */
 static int collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
 			     struct mm_walk *walk)

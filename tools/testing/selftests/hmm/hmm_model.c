@@ -31,6 +31,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -122,7 +123,7 @@ enum op_kind {
 	OP_TO_SYS, OP_ALLOC_FAIL, OP_POISON, OP_SNAPSHOT, OP_DONTNEED,
 	OP_FREE, OP_PAGEOUT, OP_MPROTECT, OP_MLOCK, OP_MUNLOCK, OP_MREMAP,
 	OP_MUNMAP, OP_MMAP, OP_FORK, OP_RELEASE, OP_REOPEN, OP_COPY_MODE,
-	OP_PIN, NR_OP_KINDS
+	OP_PIN, OP_HOP, NR_OP_KINDS
 };
 
 static const char * const op_names[NR_OP_KINDS] = {
@@ -130,7 +131,7 @@ static const char * const op_names[NR_OP_KINDS] = {
 	"to_sys", "alloc_fail", "poison", "snapshot", "dontneed",
 	"free", "pageout", "mprotect", "mlock", "munlock", "mremap",
 	"munmap", "mmap", "fork", "release", "reopen", "copy_mode",
-	"pin",
+	"pin", "hop",
 };
 
 /* How often each operation is drawn, out of the sum. */
@@ -142,6 +143,7 @@ static const unsigned int op_weight[NR_OP_KINDS] = {
 	[OP_MPROTECT] = 5, [OP_MLOCK] = 2, [OP_MUNLOCK] = 2,
 	[OP_MREMAP] = 2, [OP_MUNMAP] = 1, [OP_MMAP] = 2, [OP_FORK] = 2,
 	[OP_RELEASE] = 1, [OP_REOPEN] = 1, [OP_COPY_MODE] = 2, [OP_PIN] = 2,
+	[OP_HOP] = 4,
 };
 
 /*
@@ -164,12 +166,13 @@ struct op {
 enum {
 	CV_THP, CV_SWAPPED, CV_MOVED, CV_BACK, CV_POISONED, CV_PINNED_STAYED,
 	CV_MLOCKED_MOVED, CV_LAZY_ZEROED, CV_FORKS, CV_REMAPS, CV_ENOENT,
-	NR_CV
+	CV_KHUGEPAGED, CV_HOPS, NR_CV
 };
 
 static const char * const cv_names[NR_CV] = {
 	"thp", "swapped", "moved", "back", "poisoned", "pin-stayed",
 	"mlock-moved", "lazy-zeroed", "forks", "mremaps", "cut-short",
+	"thp-dev-back", "cpu-hops",
 };
 
 /* What a seed's process tells the parent. */
@@ -199,6 +202,8 @@ struct world {
 	int child_go;
 	long child_until;
 	int pagemap_fd;
+	cpu_set_t cpus;
+	int nr_cpus;
 	long opno;
 	__u64 stamp_ctr;
 	unsigned char *buf;
@@ -509,11 +514,11 @@ static bool zero_ok(const struct mpage *mp)
 
 /*
  * Check one page's SNAPSHOT bytes @s0 and @s1 (device 0 and 1) and its
- * pagemap entry @pm (0 when unknown) against the model, and learn its
- * location. Returns whether the page is present in system memory.
+ * pagemap entry @pm (if @pm_ok) against the model, and learn its
+ * location. Sets *@present when the page is present in system memory.
  */
 static int check_snap(int ri, unsigned int i, unsigned char s0, unsigned char s1,
-		      __u64 pm, bool *present)
+		      bool pm_ok, __u64 pm, bool *present)
 {
 	struct mpage *mp = &W.reg[ri].pg[i];
 	unsigned char s[2] = { s0, s1 };
@@ -538,6 +543,15 @@ static int check_snap(int ri, unsigned int i, unsigned char s0, unsigned char s1
 		if (s[!d] != HMM_DUMMY_PROT_NONE)
 			return fail("snapshot", "r%d page %u on dev%d, dev%d sees 0x%02x",
 				    ri, i, d, !d, s[!d]);
+	}
+	/*
+	 * khugepaged swaps in what it collapses, device pages included: in
+	 * the THP region a device page may come back to RAM by itself.
+	 */
+	if (W.reg[ri].thp && mp->loc != LOC_UNKNOWN && mp->loc != LOC_SYS &&
+	    loc == LOC_SYS) {
+		W.cover[CV_KHUGEPAGED]++;
+		mp->loc = loc;
 	}
 	if (mp->loc != LOC_UNKNOWN && mp->loc != loc)
 		return fail("location",
@@ -574,7 +588,7 @@ static int check_snap(int ri, unsigned int i, unsigned char s0, unsigned char s1
 		*present = true;
 		return 0;
 	}
-	if (!pm)
+	if (!pm_ok)
 		return 0;
 	if (pm & PM_SWAP) {
 		/* A swap entry, or the poison marker. */
@@ -634,7 +648,7 @@ static int verify_range(int ri, unsigned int first, unsigned int n, bool data)
 		struct mpage *mp = &r->pg[first + i];
 
 		if (check_snap(ri, first + i, W.snap[0][i], W.snap[1][i],
-			       pm_ok ? W.pm[i] : 0, &present))
+			       pm_ok, W.pm[i], &present))
 			return -1;
 		if (mp->poisoned && mp->mapped && mp->prot != PR_NONE &&
 		    check_poison(ri, first + i))
@@ -694,12 +708,16 @@ static int verify_all(bool data)
  */
 static int check_pages_used(void)
 {
-	long want[2] = { 0, 0 }, used = 0;
+	long want[2], used = 0;
+	bool again = true;
 	unsigned int i;
 	int ri, d, tries;
 
 	if (W.child > 0)
 		return 0;
+recount:
+	want[0] = 0;
+	want[1] = 0;
 	for (ri = 0; ri < NR_REGIONS; ri++) {
 		for (i = 0; i < W.reg[ri].n; i++) {
 			struct mpage *mp = &W.reg[ri].pg[i];
@@ -719,9 +737,18 @@ static int check_pages_used(void)
 				break;
 			usleep(10000);
 		}
-		if (used != want[d])
-			return fail("pages_used", "dev%d uses %ld pages, the model has %ld there",
-				    d, used, want[d]);
+		if (used == want[d])
+			continue;
+		/* Unless khugepaged took pages of the THP region back meanwhile. */
+		if (again) {
+			again = false;
+			for (ri = 0; ri < NR_REGIONS; ri++)
+				if (W.reg[ri].thp && verify_range(ri, 0, W.reg[ri].n, false))
+					return -1;
+			goto recount;
+		}
+		return fail("pages_used", "dev%d uses %ld pages, the model has %ld there",
+			    d, used, want[d]);
 	}
 	return 0;
 }
@@ -1609,6 +1636,33 @@ static int op_pin(int ri, unsigned int first, unsigned int n)
 	return check_pages_used();
 }
 
+/*
+ * Run on another CPU from now on: what one CPU left in its per-CPU
+ * batches (LRU caches, mlock) is then another CPU's, and replays see
+ * the same CPUs as the run they replay.
+ */
+static int op_hop(const struct op *o)
+{
+	int cpu, n = 0, want;
+	cpu_set_t set;
+
+	if (!W.nr_cpus)
+		return 0;
+	want = o->arg % W.nr_cpus;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &W.cpus) || n++ != want)
+			continue;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		log_note(" -> cpu %d", cpu);
+		W.cover[CV_HOPS]++;
+		if (sched_setaffinity(0, sizeof(set), &set))
+			return fail("hop", "sched_setaffinity(cpu %d): %d", cpu, errno);
+		return 0;
+	}
+	return 0;
+}
+
 static void describe(const struct op *o, char *s, size_t len)
 {
 	snprintf(s, len, "%s r%u [%u,+%u) dev%u arg %u sub %u/%u",
@@ -1675,6 +1729,8 @@ static int run_op(const struct op *o, long idx)
 		return op_copy_mode(o);
 	case OP_PIN:
 		return op_pin(ri, first, n);
+	case OP_HOP:
+		return op_hop(o);
 	}
 	return 0;
 }
@@ -1740,6 +1796,18 @@ static int seed_setup(struct gen *g)
 
 	W.fd[0] = -1;
 	W.fd[1] = -1;
+	/* Start on the first allowed CPU, so that replays start alike. */
+	if (!sched_getaffinity(0, sizeof(W.cpus), &W.cpus) && CPU_COUNT(&W.cpus) > 1) {
+		cpu_set_t one;
+		int cpu;
+
+		W.nr_cpus = CPU_COUNT(&W.cpus);
+		for (cpu = 0; !CPU_ISSET(cpu, &W.cpus); cpu++)
+			;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		sched_setaffinity(0, sizeof(one), &one);
+	}
 	W.gup_fd = gup_test_open();
 	W.pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	for (d = 0; d < 2; d++) {
