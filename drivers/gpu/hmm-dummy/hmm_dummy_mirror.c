@@ -367,7 +367,9 @@ static int mirror_fault_range(struct hmm_dummy_file *hfile, unsigned long start,
 	int ret;
 
 	for (addr = start; addr < end; addr = next) {
-		next = min(end, addr + (HMM_DUMMY_BATCH << PAGE_SHIFT));
+		/* Near the top of the address space, addr + batch wraps. */
+		next = end - addr > (HMM_DUMMY_BATCH << PAGE_SHIFT) ?
+		       addr + (HMM_DUMMY_BATCH << PAGE_SHIFT) : end;
 		ret = mirror_fault(hfile, addr, next, write);
 		if (ret)
 			return ret;

@@ -497,7 +497,7 @@ static int make_orphan(int dev)
 
 /* ---- choosing arguments ---- */
 
-/* A start address for a command, and whether it is inside the window. */
+/* A start address for a command: mostly in the window, often hostile. */
 static __u64 pick_addr(bool for_write, bool for_inject)
 {
 	static int anchor;

@@ -1677,6 +1677,24 @@ TEST_F(mirror, bad_kernel_address)
 	free(buf);
 }
 
+/*
+ * A range just below the top of the 64-bit address space does not wrap,
+ * so it is EFAULT (nothing mapped there), never EINVAL: the driver's
+ * batches once wrapped past it (found by hmm_fuzz).
+ */
+TEST_F(mirror, bad_top_of_address_space)
+{
+	const __u64 top = 0xffffffffffff8000ULL;
+	unsigned char buf[8 * 4096];
+	__u64 n;
+
+	ASSERT_GE(sizeof(buf), 7 * self->psz);
+	for (n = 1; n <= 7; n++) {
+		ASSERT_EQ(-EFAULT, dummy_cmd(self->fd, HMM_DUMMY_READ, top, buf, n, NULL));
+		ASSERT_EQ(-EFAULT, dummy_cmd(self->fd, HMM_DUMMY_WRITE, top, buf, n, NULL));
+	}
+}
+
 /* The start of the [vvar] mapping (VM_PFNMAP, VM_IO on x86), or 0. */
 static unsigned long find_vvar(void)
 {
