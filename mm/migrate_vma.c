@@ -485,6 +485,15 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		}
 		/* The isolation holds a reference of its own. */
 		folio_put(folio);
+		/*
+		 * Another CPU's batch (MADV_FREE's lazyfree, a deactivation)
+		 * may hold a reference to a folio on the LRU too: drain once
+		 * before taking it for a pin.
+		 */
+		if (folio_is_pinned(folio) && !drained) {
+			lru_add_drain_all();
+			drained = true;
+		}
 		if (folio_is_pinned(folio))
 			give_up_locked(mv, i, folio, true);
 	}

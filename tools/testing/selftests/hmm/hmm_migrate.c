@@ -1422,6 +1422,16 @@ TEST_F(migrate, to_sys_keeps_thp_whole)
 	free(a.buf);
 }
 
+/* Keep the calling thread on CPU @cpu; false when there is no such CPU. */
+static bool run_on_cpu(int cpu)
+{
+	cpu_set_t one;
+
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return !sched_setaffinity(0, sizeof(one), &one);
+}
+
 /*
  * Can this test see reclaim drop a clean MADV_FREE'd page? Keeps the
  * caller on one CPU, whose LRU batches MADV_PAGEOUT drains, then checks
@@ -1431,12 +1441,9 @@ TEST_F(migrate, to_sys_keeps_thp_whole)
 static bool lazyfree_is_reclaimed(size_t psz)
 {
 	unsigned char *c = map_anon(psz, MAP_PRIVATE);
-	cpu_set_t one;
 	bool dropped;
 
-	CPU_ZERO(&one);
-	CPU_SET(0, &one);
-	if (c == MAP_FAILED || sched_setaffinity(0, sizeof(one), &one))
+	if (c == MAP_FAILED || !run_on_cpu(0))
 		return false;
 	memset(c, 1, psz);
 	dropped = !madvise(c, psz, MADV_FREE) && !madvise(c, psz, MADV_PAGEOUT) &&
@@ -1549,6 +1556,47 @@ TEST_F_TIMEOUT(migrate, core_copy_races_pageout, 60)
 	ASSERT_EQ(-1, d) TH_LOG("round %lu: read back byte %ld differs", rounds, d);
 	cpu_is(_metadata, &a, 0, NPAGES, 48);
 	TH_LOG("%lu rounds, %lu pages moved, %lu pageouts", rounds, moved, pg.rounds);
+	area_free(_metadata, &a);
+}
+
+/*
+ * Device pages unmapped from mlocked memory are freed at once: munlock
+ * once parked a reference to each in the CPU's mlock batch, holding the
+ * device memory until that CPU drained (found by hmm_model).
+ */
+TEST_F(migrate, mlocked_device_pages_freed_on_munmap)
+{
+	long used = pages_used(self->fd);
+	struct area a;
+
+	ASSERT_LE(0, used);
+	area_new(_metadata, &a, 8, self->psz, 49);
+	if (mlock(a.p, a.len))
+		SKIP(return, "mlock: %s", strerror(errno));
+	to_dev_ok(_metadata, self->fd, &a, 0, 8, 49);
+	ASSERT_EQ(used + 8, pages_used(self->fd));
+	ASSERT_EQ(0, munmap(a.p, a.len));
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	free(a.buf);
+}
+
+/*
+ * A page MADV_FREE'd on another CPU still moves: that CPU's lazyfree
+ * batch holds a reference for a while, which is not a pin (found by
+ * hmm_model).
+ */
+TEST_F(migrate, madv_free_on_other_cpu_still_moves)
+{
+	struct area a;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || !run_on_cpu(1))
+		SKIP(return, "needs two CPUs");
+	area_new(_metadata, &a, 8, self->psz, 50);
+	ASSERT_EQ(0, madvise(a.p, a.len, MADV_FREE));
+	ASSERT_TRUE(run_on_cpu(0));
+	to_dev_ok(_metadata, self->fd, &a, 0, 8, 50);
+	snap_is(_metadata, self->fd, &a, 0, 8, DEV_RW);
+	cpu_is(_metadata, &a, 0, 8, 50);
 	area_free(_metadata, &a);
 }
 

@@ -1824,6 +1824,10 @@ static int seed_setup(struct gen *g)
 		if (W.fd[d] < 0)
 			return fail("setup", "opening /dev/hmm_dummy%d: %d", d, errno);
 		W.used0[d] = pages_used(d);
+		/* Should be 0: what a previous seed left would show here. */
+		if (W.used0[d])
+			ksft_print_msg("seed %lu: dev%d has %ld pages in use before the start\n",
+				       W.seed, d, W.used0[d]);
 	}
 	W.buf = malloc(MAX_PAGES * PSZ);
 	W.pat = malloc(PSZ);
