@@ -1600,6 +1600,42 @@ TEST_F(migrate, madv_free_on_other_cpu_still_moves)
 	area_free(_metadata, &a);
 }
 
+/*
+ * A child moves pages it still shares copy-on-write with its parent: the
+ * unmap phase moves every mapping of a page, so the parent's move too
+ * (as upstream's migrate_vma_setup() does) and stay in device memory after
+ * the child exited, until the parent touches or unmaps them. hmm_fuzz's
+ * final check met this: its loop runs in a child of the checking process,
+ * and MIGRATE_TO_DEV on stack and .bss pages the loop never wrote took the
+ * checker's own pages with them.
+ */
+TEST_F(migrate, child_moves_cow_shared_pages_of_parent)
+{
+	long used = pages_used(self->fd);
+	size_t n = 4;
+	struct hmm_dummy_cmd cmd;
+	struct area a;
+	pid_t pid;
+
+	ASSERT_LE(0, used);
+	area_new(_metadata, &a, n, self->psz, 61);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int fd = dummy_open(variant->dev);
+
+		_exit(fd < 0 || to_dev(fd, a.p, a.buf, n, &cmd) || cmd.cpages != n);
+	}
+	ASSERT_EQ(0, wait_child(pid));
+	/* The child is gone; the parent's read-only COW mappings moved. */
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RO);
+	ASSERT_EQ(used + (long)n, pages_used(self->fd));
+	/* Its CPU reads bring them back and free the device memory. */
+	cpu_is(_metadata, &a, 0, n, 61);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	area_free(_metadata, &a);
+}
+
 /* 8. Two devices. */
 
 FIXTURE(two)
