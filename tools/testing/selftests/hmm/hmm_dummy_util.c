@@ -79,6 +79,23 @@ int get_counters(int fd, struct hmm_dummy_counters *c)
 	return ioctl(fd, HMM_DUMMY_COUNTERS, c) < 0 ? -errno : 0;
 }
 
+long dummy_settled_pages_used(int dev)
+{
+	struct hmm_dummy_info info;
+	int fd = dummy_open(dev), i;
+	long used = -1;
+
+	for (i = 0; fd >= 0 && i < 20; i++) {
+		used = get_info(fd, &info) ? -1 : (long)info.pages_used;
+		if (!used)
+			break;
+		usleep(100000);
+	}
+	if (fd >= 0)
+		close(fd);
+	return used;
+}
+
 int get_info(int fd, struct hmm_dummy_info *info)
 {
 	memset(info, 0, sizeof(*info));

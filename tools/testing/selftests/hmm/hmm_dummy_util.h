@@ -37,6 +37,11 @@ int dev_snap(int fd, void *addr, void *buf, __u64 npages,
 /* COUNTERS and INFO of a file; 0 or -errno. */
 int get_counters(int fd, struct hmm_dummy_counters *c);
 int get_info(int fd, struct hmm_dummy_info *info);
+/*
+ * INFO pages_used of /dev/hmm_dummy@dev once it reaches 0, polling for up
+ * to two seconds; the last value read, or -1 when the device cannot be read.
+ */
+long dummy_settled_pages_used(int dev);
 
 /*
  * Data patterns. Byte @off of pattern @seed depends on the seed, the

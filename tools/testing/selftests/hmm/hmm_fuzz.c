@@ -1359,24 +1359,6 @@ static unsigned long take_back_own_pages(void)
 	return moved;
 }
 
-/* pages_used of @dev once it reaches 0, waiting up to two seconds. */
-static long settled_pages_used(int dev)
-{
-	struct hmm_dummy_info info;
-	int fd = dummy_open(dev), i;
-	long used = -1;
-
-	for (i = 0; fd >= 0 && i < 20; i++) {
-		used = get_info(fd, &info) ? -1 : (long)info.pages_used;
-		if (!used)
-			break;
-		usleep(100000);
-	}
-	if (fd >= 0)
-		close(fd);
-	return used;
-}
-
 static void print_histogram(void)
 {
 	char line[512];
@@ -1477,7 +1459,7 @@ int main(int argc, char **argv)
 		       take_back_own_pages());
 	/* Before the round trips: what the loop's processes left behind. */
 	ksft_print_msg("after the loop: dev0 %ld, dev1 %ld device pages used\n",
-		       settled_pages_used(0), settled_pages_used(1));
+		       dummy_settled_pages_used(0), dummy_settled_pages_used(1));
 	ksft_print_msg("%lu calls (%lu from %lu forked children) and %lu mm operations in %.1f s\n",
 		       sh->calls, sh->child_calls, sh->forks, sh->mm_ops, secs);
 	ksft_print_msg("%lu CPU touches, %lu SIGBUS from PFN_ERROR\n", sh->cpu_touches,
@@ -1499,8 +1481,8 @@ int main(int argc, char **argv)
 			 sh->released_calls);
 	for (i = 0; i < 2; i++)
 		ksft_test_result(!round_trip(i), "dev%d: clean round trip after the fuzzing\n", i);
-	used = settled_pages_used(0);
-	ret = settled_pages_used(1);
+	used = dummy_settled_pages_used(0);
+	ret = dummy_settled_pages_used(1);
 	ksft_test_result(!used && !ret, "device memory all free: dev0 %ld, dev1 %d pages used\n",
 			 used, ret);
 	ksft_finished();

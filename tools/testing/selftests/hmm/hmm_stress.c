@@ -986,23 +986,6 @@ static void final_check(void)
 	}
 }
 
-static long settled_pages_used(int dev)
-{
-	struct hmm_dummy_info info;
-	int fd = dummy_open(dev), i;
-	long used = -1;
-
-	for (i = 0; fd >= 0 && i < 20; i++) {
-		used = get_info(fd, &info) ? -1 : (long)info.pages_used;
-		if (!used)
-			break;
-		usleep(100000);
-	}
-	if (fd >= 0)
-		close(fd);
-	return used;
-}
-
 static void teardown(void)
 {
 	unsigned int i;
@@ -1081,8 +1064,8 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = t1.tv_sec - t0.tv_sec + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 	teardown();
-	used0 = settled_pages_used(0);
-	used1 = settled_pages_used(1);
+	used0 = dummy_settled_pages_used(0);
+	used1 = dummy_settled_pages_used(1);
 
 	report(secs);
 	ksft_test_result(!sh->data_bad, "every page look as expected (%lu judged, %lu not)\n",
