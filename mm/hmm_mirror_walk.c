@@ -15,10 +15,10 @@
  */
 #include <linux/hmm_mirror.h>
 #include <linux/hugetlb.h>
+#include <linux/leafops.h>
 #include <linux/memremap.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/signal.h>
-#include <linux/swapops.h>
 
 #include "internal.h"
 
@@ -128,7 +128,7 @@ static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long add
 	/* Check again under the lock: the PMD may have been split. */
 	ptl = pmd_lock(walk->mm, pmdp);
 	pmd = pmdp_get(pmdp);
-	if (!pmd_trans_huge(pmd) && !pmd_devmap(pmd)) {
+	if (!pmd_trans_huge(pmd)) {
 		spin_unlock(ptl);
 		walk->action = ACTION_AGAIN;
 		return 0;
@@ -179,14 +179,72 @@ static int hmm_walk_pud(pud_t *pudp, unsigned long addr, unsigned long end,
 	return ret;
 }
 
+/*
+ * A device-private page mapped at [addr, end), by a pte (order 0) or by a
+ * PMD (a device-private THP). A device's own pages need no fault unless
+ * written while read-only; another device's pages are reported as they
+ * are, or faulted back to RAM when the walk faults.
+ */
+static int hmm_walk_device_private(struct hmm_walk *hw, unsigned long addr,
+				   unsigned long end, softleaf_t entry, unsigned int order)
+{
+	struct page *page = softleaf_to_page(entry);
+	unsigned long pfn;
+	u64 value = 0;
+
+	if (softleaf_is_device_private_write(entry))
+		value |= HMM_MIRROR_PFN_WRITE;
+	if (page_pgmap(page)->owner == hw->range->dev_owner &&
+	    !(hw->fault && hw->write && !(value & HMM_MIRROR_PFN_WRITE)))
+		value |= HMM_MIRROR_PFN_VALID | HMM_MIRROR_PFN_DEVICE_LOCAL;
+	else if (hw->fault)
+		/*
+		 * Another device's page, or a read-only one of ours to write
+		 * (shared after fork): the fault brings it back to RAM, where
+		 * the write breaks COW.
+		 */
+		return hmm_walk_need_fault(hw, addr);
+	value |= HMM_MIRROR_PFN_DEVICE_PRIVATE;
+	if (order)
+		value |= (u64)order << HMM_MIRROR_PFN_ORDER_SHIFT;
+	/* @entry maps the page of @addr's PMD-aligned start, if huge. */
+	pfn = page_to_pfn(page) + ((addr & ((PAGE_SIZE << order) - 1)) >> PAGE_SHIFT);
+	for (; addr < end; addr += PAGE_SIZE, pfn++)
+		*hmm_walk_entry(hw, addr) = value | pfn;
+	return 0;
+}
+
+/* A device-private THP: read its PMD again under the lock. */
+static int hmm_walk_device_private_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long addr,
+				       unsigned long end, struct mm_walk *walk)
+{
+	spinlock_t *ptl;	/* the PMD lock, held while reading it */
+	pmd_t pmd;
+	int ret;
+
+	ptl = pmd_lock(walk->mm, pmdp);
+	pmd = pmdp_get(pmdp);
+	if (!pmd_is_device_private_entry(pmd)) {
+		spin_unlock(ptl);
+		walk->action = ACTION_AGAIN;
+		return 0;
+	}
+	ret = hmm_walk_device_private(hw, addr, end, softleaf_from_pmd(pmd), PMD_ORDER);
+	spin_unlock(ptl);
+	walk->action = ACTION_CONTINUE;
+	return ret;
+}
+
 static int hmm_walk_pmd(pmd_t *pmdp, unsigned long addr, unsigned long end,
 			struct mm_walk *walk)
 {
 	struct hmm_walk *hw = walk->private;
 	pmd_t pmd = pmdp_get_lockless(pmdp);
 
-	if (pmd_trans_huge(pmd) || pmd_devmap(pmd))
+	if (pmd_trans_huge(pmd))
 		return hmm_walk_huge_pmd(hw, pmdp, addr, end, walk);
+	if (pmd_is_device_private_entry(pmd))
+		return hmm_walk_device_private_pmd(hw, pmdp, addr, end, walk);
 	if (!pmd_present(pmd)) {
 		/* A THP under migration: a fault waits for it to finish. */
 		walk->action = ACTION_CONTINUE;
@@ -198,33 +256,10 @@ static int hmm_walk_pmd(pmd_t *pmdp, unsigned long addr, unsigned long end,
 /* A swap entry: only device-private pages are reported as they are. */
 static int hmm_walk_swap(struct hmm_walk *hw, pte_t pte, unsigned long addr)
 {
-	swp_entry_t entry = pte_to_swp_entry(pte);
-	struct page *page;
-	u64 value;
+	softleaf_t entry = softleaf_from_pte(pte);
 
-	if (is_device_private_entry(entry)) {
-		page = pfn_swap_entry_to_page(entry);
-		value = page_to_pfn(page) | HMM_MIRROR_PFN_DEVICE_PRIVATE;
-		if (is_writable_device_private_entry(entry))
-			value |= HMM_MIRROR_PFN_WRITE;
-		if (page->pgmap->owner == hw->range->dev_owner &&
-		    !(hw->fault && hw->write && !(value & HMM_MIRROR_PFN_WRITE))) {
-			/* The device's own memory: it needs no fault. */
-			*hmm_walk_entry(hw, addr) = value | HMM_MIRROR_PFN_VALID |
-						    HMM_MIRROR_PFN_DEVICE_LOCAL;
-			return 0;
-		}
-		if (!hw->fault) {
-			*hmm_walk_entry(hw, addr) = value;
-			return 0;
-		}
-		/*
-		 * Another device's page, or a read-only one of ours to write
-		 * (shared after fork): the fault brings it back to RAM, where
-		 * the write breaks COW.
-		 */
-		return hmm_walk_need_fault(hw, addr);
-	}
+	if (softleaf_is_device_private(entry))
+		return hmm_walk_device_private(hw, addr, addr + PAGE_SIZE, entry, 0);
 	if (hw->fault)
 		return hmm_walk_need_fault(hw, addr);
 	*hmm_walk_entry(hw, addr) = 0;

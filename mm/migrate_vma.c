@@ -28,6 +28,7 @@
  * on is released at once and its entry cleared, so it stays where it was.
  */
 #include <linux/highmem.h>
+#include <linux/leafops.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate_vma.h>
 #include <linux/mm.h>
@@ -37,7 +38,6 @@
 #include <linux/pagewalk.h>
 #include <linux/rmap.h>
 #include <linux/slab.h>
-#include <linux/swapops.h>
 #include <linux/userfaultfd_k.h>
 
 #include "internal.h"
@@ -61,6 +61,8 @@
  * @anon_vmas: evicting, the anon_vma of each source, held so that the
  *	reverse map can be walked again after the last mapping went away;
  *	NULL for migrate_vma(), whose mmap lock keeps the anon_vmas alive
+ * @fault_folio: from migrate_vma_fault(), the folio the CPU fault locked;
+ *	the core uses that lock as its own and leaves it to the fault
  */
 struct migrate_vma_state {
 	const struct migrate_vma_ops *ops;
@@ -74,6 +76,7 @@ struct migrate_vma_state {
 	unsigned long collect_end;
 	unsigned long flush_from;
 	struct anon_vma **anon_vmas;
+	struct folio *fault_folio;
 };
 
 static void add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
@@ -92,6 +95,25 @@ static bool core_copies(const struct migrate_vma_state *mv)
 static bool skips_system(const struct migrate_vma_state *mv)
 {
 	return mv->ops->flags & MIGRATE_VMA_SKIP_SYSTEM;
+}
+
+/* Lock a source without waiting; the faulting folio is locked already. */
+static bool lock_source(const struct migrate_vma_state *mv, struct folio *folio)
+{
+	return folio == mv->fault_folio || folio_trylock(folio);
+}
+
+static void unlock_source(const struct migrate_vma_state *mv, struct folio *folio)
+{
+	if (folio != mv->fault_folio)
+		folio_unlock(folio);
+}
+
+/* A device-private page the caller may move: its own, unless skipped. */
+static bool owns_device_page(const struct migrate_vma_state *mv, struct page *page)
+{
+	return !(mv->ops->flags & MIGRATE_VMA_SKIP_DEVICE) && mv->ops->pgmap_owner &&
+		page_pgmap(page)->owner == mv->ops->pgmap_owner;
 }
 
 /*
@@ -125,19 +147,19 @@ static void skip_range(struct migrate_vma_state *mv, unsigned long start,
 /* A swap pte: only the caller's own device-private pages can move. */
 static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
 {
-	swp_entry_t entry = pte_to_swp_entry(pte);
+	softleaf_t entry = softleaf_from_pte(pte);
 	unsigned long mpfn;
 	struct page *page;
 
-	if (!is_device_private_entry(entry) || (mv->ops->flags & MIGRATE_VMA_SKIP_DEVICE))
+	if (!softleaf_is_device_private(entry))
 		return 0;
-	page = pfn_swap_entry_to_page(entry);
-	if (!mv->ops->pgmap_owner || page->pgmap->owner != mv->ops->pgmap_owner)
+	page = softleaf_to_page(entry);
+	if (!owns_device_page(mv, page))
 		return 0;
 	/* The mapping holds a reference, and the pte lock holds the mapping. */
 	folio_get(page_folio(page));
 	mpfn = migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_MIGRATE;
-	if (is_writable_device_private_entry(entry))
+	if (softleaf_is_device_private_write(entry))
 		mpfn |= MIGRATE_PFN_WRITE;
 	return mpfn;
 }
@@ -218,11 +240,11 @@ static pte_t migration_pte(pte_t pte, struct page *page, bool exclusive)
 		swp_pte = swp_entry_to_pte(entry);
 		if (pte_soft_dirty(pte))
 			swp_pte = pte_swp_mksoft_dirty(swp_pte);
-		if (pte_uffd_wp(pte))
-			swp_pte = pte_swp_mkuffd_wp(swp_pte);
+		if (pte_uffd(pte))
+			swp_pte = pte_swp_mkuffd(swp_pte);
 		return swp_pte;
 	}
-	if (is_writable_device_private_entry(pte_to_swp_entry(pte)))
+	if (softleaf_is_device_private_write(softleaf_from_pte(pte)))
 		entry = make_writable_migration_entry(pfn);
 	else if (exclusive)
 		entry = make_readable_exclusive_migration_entry(pfn);
@@ -231,8 +253,8 @@ static pte_t migration_pte(pte_t pte, struct page *page, bool exclusive)
 	swp_pte = swp_entry_to_pte(entry);
 	if (pte_swp_soft_dirty(pte))
 		swp_pte = pte_swp_mksoft_dirty(swp_pte);
-	if (pte_swp_uffd_wp(pte))
-		swp_pte = pte_swp_mkuffd_wp(swp_pte);
+	if (pte_swp_uffd(pte))
+		swp_pte = pte_swp_mkuffd(swp_pte);
 	return swp_pte;
 }
 
@@ -252,7 +274,7 @@ static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_wa
 	bool exclusive;
 	pte_t pte;
 
-	if (!folio_trylock(folio))
+	if (!lock_source(mv, folio))
 		return mpfn;	/* prepare tries again */
 	pte = ptep_get(ptep);
 	if (pte_present(pte))
@@ -262,7 +284,7 @@ static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_wa
 	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
 		/* Maybe pinned by GUP: the page stays, mapped as it was. */
 		set_pte_at(walk->mm, addr, ptep, pte);
-		folio_unlock(folio);
+		unlock_source(mv, folio);
 		folio_put(folio);
 		return 0;
 	}
@@ -316,21 +338,35 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 }
 
 /*
- * The walker splits a huge PMD mapping (a THP, the huge zero page, or the
- * migration entry of a THP) into ptes before pte_entry sees it. A
- * migration that skips system pages has nothing to take there: record the
- * pages as staying and keep the mapping whole. The PMD is read without
- * its lock: a mapping that changes meanwhile can only hold pages this
- * migration may leave where they are.
+ * Whether a huge PMD holds nothing this migration takes: system memory (a
+ * THP, the huge zero page, a THP under migration elsewhere) when it skips
+ * system pages, or a device-private THP of another owner.
+ */
+static bool pmd_has_nothing_to_take(struct migrate_vma_state *mv, pmd_t pmd)
+{
+	if (pmd_is_device_private_entry(pmd))
+		return !owns_device_page(mv, softleaf_to_page(softleaf_from_pmd(pmd)));
+	return skips_system(mv) && (pmd_trans_huge(pmd) || pmd_is_migration_entry(pmd));
+}
+
+/*
+ * The walker splits a huge PMD mapping into ptes before pte_entry sees
+ * it. Where the migration has nothing to take, record the pages as
+ * staying and keep the mapping whole.
  */
 static int collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
 			     struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
-	pmd_t pmd = pmdp_get_lockless(pmdp);
+	spinlock_t *ptl;	/* the PMD lock, held while reading a huge PMD */
+	bool keep;
 
-	/* A THP under migration elsewhere is a system page too. */
-	if (!skips_system(mv) || !(pmd_trans_huge(pmd) || is_swap_pmd(pmd)))
+	if (!pmd_leaf(pmdp_get_lockless(pmdp)) && pmd_present(pmdp_get_lockless(pmdp)))
+		return 0;	/* a page table, or nothing: walk on */
+	ptl = pmd_lock(walk->mm, pmdp);
+	keep = pmd_has_nothing_to_take(mv, pmdp_get(pmdp));
+	spin_unlock(ptl);
+	if (!keep)
 		return 0;
 	skip_range(mv, addr, next);
 	walk->action = ACTION_CONTINUE;
@@ -382,10 +418,10 @@ static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 }
 
 /* Release a source page the core holds: unlock it, give it back to the LRU. */
-static void release_source(struct folio *folio, bool locked)
+static void release_source(struct migrate_vma_state *mv, struct folio *folio, bool locked)
 {
 	if (locked)
-		folio_unlock(folio);
+		unlock_source(mv, folio);
 	if (folio_is_zone_device(folio))
 		folio_put(folio);
 	else if (locked)
@@ -411,7 +447,7 @@ static void give_up_locked(struct migrate_vma_state *mv, unsigned long i,
 {
 	if (mv->vma)
 		remove_migration_ptes(folio, folio, 0);
-	folio_unlock(folio);
+	unlock_source(mv, folio);
 	if (isolated)
 		folio_putback_lru(folio);
 	else
@@ -461,8 +497,8 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		if (!(mv->src[i] & MIGRATE_PFN_VALID))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
-		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !folio_trylock(folio)) {
-			release_source(folio, false);
+		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !lock_source(mv, folio)) {
+			release_source(mv, folio, false);
 			give_up(mv, i);
 			continue;
 		}
@@ -526,7 +562,7 @@ static void phase_unmap(struct migrate_vma_state *mv)
 		if (!folio_mapped(folio) && !folio_is_pinned(folio))
 			continue;
 		remove_migration_ptes(folio, folio, 0);
-		release_source(folio, true);
+		release_source(mv, folio, true);
 		give_up(mv, i);
 	}
 }
@@ -766,13 +802,9 @@ static int poison_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 			    struct mm_walk *walk)
 {
 	struct folio *folio = walk->private;
-	pte_t pte = ptep_get(ptep);
-	swp_entry_t entry;
+	softleaf_t entry = softleaf_from_pte(ptep_get(ptep));
 
-	if (!is_swap_pte(pte))
-		return 0;
-	entry = pte_to_swp_entry(pte);
-	if (!is_migration_entry(entry) || pfn_swap_entry_folio(entry) != folio)
+	if (!softleaf_is_migration(entry) || softleaf_to_folio(entry) != folio)
 		return 0;
 	/* A migration entry counts in the rss; the marker does not. */
 	dec_mm_counter(walk->mm, mm_counter(folio));
@@ -837,11 +869,11 @@ static void phase_finalize(struct migrate_vma_state *mv)
 			folio_add_lru(dst);
 		remove_migration_ptes(src, dst ?: src, 0);
 		if (!moved) {
-			release_source(src, true);
+			release_source(mv, src, true);
 			continue;
 		}
 		/* The source is mapped nowhere now: this frees it. */
-		folio_unlock(src);
+		unlock_source(mv, src);
 		folio_put(src);
 		release_destination(dst);
 	}
@@ -869,6 +901,27 @@ static bool ops_valid(const struct migrate_vma_ops *ops)
 	return ops && ops->alloc_and_copy && ops->finalize_and_map &&
 		!(ops->flags & ~(MIGRATE_VMA_CORE_COPY | MIGRATE_VMA_SKIP_SYSTEM |
 				 MIGRATE_VMA_SKIP_DEVICE));
+}
+
+/* Check the arguments of a migration of a range of mv->vma, then run it. */
+static int migrate_vma_range(struct migrate_vma_state *mv, unsigned long end,
+			     void *private)
+{
+	struct vm_area_struct *vma = mv->vma;
+
+	if (!ops_valid(mv->ops) || !vma || !mv->src || !mv->dst)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(mv->start) || !PAGE_ALIGNED(end) || mv->start >= end ||
+	    mv->start < vma->vm_start || end > vma->vm_end)
+		return -EINVAL;
+	if (is_vm_hugetlb_page(vma) || vma_is_dax(vma) ||
+	    (vma->vm_flags & VM_SPECIAL))
+		return -EINVAL;
+	mmap_assert_locked(vma->vm_mm);
+
+	phase_collect(mv, end);
+	run_phases(mv, end, private);
+	return 0;
 }
 
 /**
@@ -910,21 +963,51 @@ int migrate_vma(const struct migrate_vma_ops *ops, struct vm_area_struct *vma,
 		.dst = dst,
 	};
 
-	if (!ops_valid(ops) || !vma || !src || !dst)
-		return -EINVAL;
-	if (!PAGE_ALIGNED(start) || !PAGE_ALIGNED(end) || start >= end ||
-	    start < vma->vm_start || end > vma->vm_end)
-		return -EINVAL;
-	if (is_vm_hugetlb_page(vma) || vma_is_dax(vma) ||
-	    (vma->vm_flags & VM_SPECIAL))
-		return -EINVAL;
-	mmap_assert_locked(vma->vm_mm);
-
-	phase_collect(&mv, end);
-	run_phases(&mv, end, private);
-	return 0;
+	return migrate_vma_range(&mv, end, private);
 }
 EXPORT_SYMBOL_GPL(migrate_vma);
+
+/**
+ * migrate_vma_fault() - migrate_vma() from a CPU fault on a device page
+ * @ops: as for migrate_vma()
+ * @vmf: the fault handed to &dev_pagemap_ops.migrate_to_ram()
+ * @start: page-aligned start of the range, in @vmf->vma
+ * @end: page-aligned end of the range, which holds @vmf->address
+ * @src: as for migrate_vma()
+ * @dst: as for migrate_vma()
+ * @private: passed to the callbacks
+ *
+ * The fault that calls migrate_to_ram() holds the lock of the faulting
+ * page, @vmf->page, and unlocks it after the call. migrate_vma() would
+ * find that page locked by someone else and leave it where it is, so the
+ * CPU would fault on it forever; this call takes the fault's lock as its
+ * own for that page instead, and leaves it locked. Other pages of the
+ * range are handled as by migrate_vma().
+ *
+ * Context: Process context, may sleep, from migrate_to_ram(): the mmap lock
+ * of @vmf->vma->vm_mm is held for reading and @vmf->page is locked.
+ * Return: as for migrate_vma(); -EINVAL too when @vmf->address is outside
+ * the range or @vmf->page is not locked.
+ */
+int migrate_vma_fault(const struct migrate_vma_ops *ops, struct vm_fault *vmf,
+		      unsigned long start, unsigned long end, unsigned long *src,
+		      unsigned long *dst, void *private)
+{
+	struct migrate_vma_state mv = {
+		.ops = ops,
+		.vma = vmf->vma,
+		.start = start,
+		.src = src,
+		.dst = dst,
+	};
+
+	if (vmf->address < start || vmf->address >= end || !vmf->page ||
+	    !folio_test_locked(page_folio(vmf->page)))
+		return -EINVAL;
+	mv.fault_folio = page_folio(vmf->page);
+	return migrate_vma_range(&mv, end, private);
+}
+EXPORT_SYMBOL_GPL(migrate_vma_fault);
 
 /* Take the pages named in @src as the sources; skip the ones not usable. */
 static void evict_collect(struct migrate_vma_state *mv, unsigned long npages)
@@ -938,7 +1021,7 @@ static void evict_collect(struct migrate_vma_state *mv, unsigned long npages)
 		mv->src[mv->npages] = 0;
 		/* A free page has no reference to take: nothing to move. */
 		if (!page || !is_device_private_page(page) ||
-		    page->pgmap->owner != mv->ops->pgmap_owner ||
+		    page_pgmap(page)->owner != mv->ops->pgmap_owner ||
 		    !folio_try_get(page_folio(page)))
 			continue;
 		folio = page_folio(page);

@@ -21,7 +21,7 @@ git am -q "${patches[@]}" || die "git am failed"
 
 # Build the expected tree independently of the commits: base, plus every
 # fragment, plus every new file taken straight from the repo.
-export GIT_INDEX_FILE=$CACHE/expected.index
+export GIT_INDEX_FILE=$BASE_DIR/expected.index
 rm -f "$GIT_INDEX_FILE"
 git read-tree "$BASE_TAG"
 for c in "$REPO"/series/*.commit; do

@@ -3,9 +3,9 @@
 # Install what the pipeline needs with apt-get; a no-op when all is there.
 . "$(dirname "$0")/lib.sh"
 
-PKGS="linux-source-6.12 build-essential ccache qemu-system-x86 busybox-static
+PKGS="build-essential ccache qemu-system-x86 busybox-static
 flex bison bc cpio kmod xz-utils libelf-dev libssl-dev sparse codespell
-python3 perl git rsync"
+python3 perl git rsync debian-archive-keyring"
 
 missing=
 for p in $PKGS; do

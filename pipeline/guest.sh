@@ -8,8 +8,8 @@
 flavour=${1:?usage: guest.sh plain|check MODE}
 mode=${2:?usage: guest.sh plain|check MODE}
 kbuild=$BUILD/$flavour
-stage=$CACHE/guest-$flavour
-initrd=$CACHE/initramfs-$flavour.cpio.gz
+stage=$BASE_DIR/guest-$flavour
+initrd=$BASE_DIR/initramfs-$flavour.cpio.gz
 console=$OUT/console-$mode.log
 [ -f "$kbuild/arch/x86/boot/bzImage" ] || die "no $flavour kernel: build it first"
 [ -x /bin/busybox ] || die "no /bin/busybox: install busybox-static"
@@ -26,7 +26,7 @@ make -C "$SRC_TREE" O="$kbuild" -s INSTALL_MOD_PATH="$stage" INSTALL_MOD_STRIP=1
 # Our kselftests, static for busybox, when the tree has them.
 if [ -d "$SRC_TREE/tools/testing/selftests/hmm" ]; then
 	make -C "$SRC_TREE/tools/testing/selftests" TARGETS=hmm \
-		O="$CACHE/kselftest-$flavour" KHDR_INCLUDES="-isystem $kbuild/usr/include" \
+		O="$BASE_DIR/kselftest-$flavour" KHDR_INCLUDES="-isystem $kbuild/usr/include" \
 		USERLDFLAGS=-static INSTALL_PATH="$stage/kselftest" install
 fi
 

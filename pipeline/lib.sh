@@ -9,10 +9,19 @@ CACHE=${HMM_SERIES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hmm-series}
 OUT=$REPO/out
 LOGS=$OUT/logs
 SERIES_OUT=$OUT/series
-BASE_GIT=$CACHE/kernel.git		# bare-ish repo holding the base commit
-APPLY_TREE=$CACHE/apply			# worktree where the series is git am'd
-SRC_TREE=$CACHE/src			# worktree the kernels are built from
-BUILD=$CACHE/build			# O= build trees, one per flavour
+# The base kernel: a Debian linux-source-X.Y package. HMM_BASE_PKG picks
+# one to try; otherwise the newest the archive carries, which base.sh
+# detects and records in $CACHE/base-pkg. Each base keeps its own trees,
+# so going back and forth stays incremental.
+base_paths() {
+	BASE_PKG=${HMM_BASE_PKG:-$(cat "$CACHE/base-pkg" 2>/dev/null || echo none)}
+	BASE_DIR=$CACHE/$BASE_PKG
+	BASE_GIT=$BASE_DIR/kernel.git	# bare repo holding the base commit
+	APPLY_TREE=$BASE_DIR/apply	# worktree where the series is git am'd
+	SRC_TREE=$BASE_DIR/src		# worktree the kernels are built from
+	BUILD=$BASE_DIR/build		# O= build trees, one per flavour
+	GEN=$BASE_DIR/gen		# worktree where series.sh makes the commits
+}
 JOBS=${JOBS:-$(($(nproc) + 1))}
 BASE_TAG=base
 
@@ -25,6 +34,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
 export LC_ALL=C
 
 mkdir -p "$CACHE" "$LOGS"
+base_paths
 
 die() {
 	echo "error: $*" >&2

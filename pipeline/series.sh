@@ -8,7 +8,7 @@
 # applied with git apply; any other file is a new file at its kernel path.
 . "$(dirname "$0")/lib.sh"
 
-GEN=$CACHE/gen
+
 # Repo paths that drive the pipeline and are not part of the series.
 NOT_SERIES='^(README\.md|Makefile|\.gitignore|\.ci/|pipeline/|series/)'
 

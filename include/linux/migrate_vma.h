@@ -85,6 +85,9 @@ struct migrate_vma_ops {
 int migrate_vma(const struct migrate_vma_ops *ops, struct vm_area_struct *vma,
 		unsigned long start, unsigned long end, unsigned long *src,
 		unsigned long *dst, void *private);
+int migrate_vma_fault(const struct migrate_vma_ops *ops, struct vm_fault *vmf,
+		      unsigned long start, unsigned long end, unsigned long *src,
+		      unsigned long *dst, void *private);
 int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
 		      unsigned long *dst, unsigned long npages, void *private);
 

@@ -64,7 +64,7 @@ struct hmm_dummy_chunk {
  * @chunks: the registered chunks, under @chunks_lock
  * @nr_chunks: length of @chunks, under @chunks_lock
  * @free_lock: protects @free_pages, @nr_free and @pages_total; taken from
- *	page_free(), which may run in any context, so it is a spinlock
+ *	folio_free(), which may run in any context, so it is a spinlock
  * @free_pages: free device pages, linked through page->zone_device_data
  * @nr_free: length of @free_pages
  * @pages_total: device pages in all of @chunks, written under both locks
@@ -83,7 +83,7 @@ struct hmm_dummy_device {
 	struct list_head chunks;
 	unsigned int nr_chunks;
 
-	/* page_free() may be called in atomic context. */
+	/* folio_free() may be called in atomic context. */
 	spinlock_t free_lock;
 	struct page *free_pages;
 	unsigned long nr_free;

@@ -6,7 +6,7 @@
  * Device-private pages have struct pages but no CPU-addressable memory:
  * the CPU can never map them, and the core calls back into the driver when
  * it needs their contents (migrate_to_ram) or when the last reference to
- * one goes away (page_free).
+ * one goes away (folio_free).
  *
  * The pretend device keeps the data of a page in use in a system page of
  * its own, its backing storage, found through page->zone_device_data. A
@@ -24,7 +24,7 @@
 
 static struct hmm_dummy_chunk *page_to_chunk(struct page *page)
 {
-	return container_of(page->pgmap, struct hmm_dummy_chunk, pagemap);
+	return container_of(page_pgmap(page), struct hmm_dummy_chunk, pagemap);
 }
 
 static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
@@ -39,8 +39,9 @@ static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
  * The core calls this when the last reference to a device page is gone:
  * drop its backing storage and put it back on the free list.
  */
-static void hmm_dummy_page_free(struct page *page)
+static void hmm_dummy_folio_free(struct folio *folio)
 {
+	struct page *page = &folio->page;	/* the driver's pages are order 0 */
 	struct hmm_dummy_device *hdev = page_to_chunk(page)->hdev;
 	unsigned long flags;
 
@@ -51,7 +52,7 @@ static void hmm_dummy_page_free(struct page *page)
 }
 
 static const struct dev_pagemap_ops hmm_dummy_devmem_ops = {
-	.page_free = hmm_dummy_page_free,
+	.folio_free = hmm_dummy_folio_free,
 	.migrate_to_ram = hmm_dummy_migrate_to_ram,
 };
 
@@ -229,7 +230,7 @@ struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
 		return NULL;
 	}
 	page->zone_device_data = backing;
-	zone_device_page_init(page);
+	zone_device_page_init(page, page_pgmap(page), 0);
 	return page;
 }
 
@@ -243,7 +244,7 @@ struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
  */
 struct page *hmm_dummy_page_data(struct page *page)
 {
-	if (is_device_private_page(page) && page->pgmap->ops == &hmm_dummy_devmem_ops)
+	if (is_device_private_page(page) && page_pgmap(page)->ops == &hmm_dummy_devmem_ops)
 		return page->zone_device_data;
 	return page;
 }

@@ -27,7 +27,8 @@
  * struct hmm_dummy_migration - one batch of a migration
  * @hdev: the device whose memory the pages move to or from
  * @mm: the address space, to match injected faults; NULL when evicting
- * @fault: migrating for a CPU fault, which cannot leave a page behind
+ * @fault: the CPU fault being served, which cannot leave a page behind;
+ *	NULL for any other migration
  * @inject: the device's injected fault, read once for the batch
  * @src: source entries, filled by migrate_vma()
  * @dst: destination entries, filled by alloc_and_copy()
@@ -38,7 +39,7 @@
 struct hmm_dummy_migration {
 	struct hmm_dummy_device *hdev;
 	struct mm_struct *mm;
-	bool fault;
+	struct vm_fault *fault;
 	struct hmm_dummy_injection inject;
 	unsigned long src[HMM_DUMMY_BATCH];
 	unsigned long dst[HMM_DUMMY_BATCH];
@@ -204,7 +205,7 @@ static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_devic
 {
 	m->hdev = hdev;
 	m->mm = mm;
-	m->fault = false;
+	m->fault = NULL;
 	spin_lock(&hdev->inject_lock);
 	m->inject = hdev->inject;
 	spin_unlock(&hdev->inject_lock);
@@ -226,6 +227,9 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 	if (!vma)
 		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_BATCH, m);
 	ops.flags = MIGRATE_VMA_SKIP_SYSTEM;
+	/* The fault holds the faulting page's lock for us. */
+	if (m->fault)
+		return migrate_vma_fault(&ops, m->fault, start, end, m->src, m->dst, m);
 	return migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
 }
 
@@ -239,7 +243,7 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
  */
 vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 {
-	struct hmm_dummy_device *hdev = vmf->page->pgmap->owner;
+	struct hmm_dummy_device *hdev = page_pgmap(vmf->page)->owner;
 	unsigned long addr = vmf->address & PAGE_MASK;
 	struct hmm_dummy_migration *m;
 	vm_fault_t ret = 0;
@@ -248,7 +252,7 @@ vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 	if (!m)
 		return VM_FAULT_OOM;
 	migration_init(m, hdev, vmf->vma->vm_mm);
-	m->fault = true;
+	m->fault = vmf;
 	if (migrate_to_system(m, vmf->vma, addr, addr + PAGE_SIZE))
 		ret = VM_FAULT_SIGBUS;
 	else if (m->nomem)
