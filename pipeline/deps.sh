@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 
 PKGS="build-essential ccache qemu-system-x86 busybox-static
-flex bison bc cpio kmod xz-utils libelf-dev libssl-dev sparse codespell
+flex bison bc cpio kmod xz-utils libelf-dev libssl-dev codespell
 python3 perl git rsync debian-archive-keyring"
 
 missing=

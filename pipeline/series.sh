@@ -57,7 +57,7 @@ fill_cover_letter() {
 	pkgver=$(cat "$BASE_GIT/hmm-base-pkg")
 	subject=$(head -n1 "$REPO/series/cover-letter")
 	sed '1,2d' "$REPO/series/cover-letter" |
-		sed "s/@BASE_VERSION@/$ver/g; s/@BASE_PACKAGE@/$pkgver/g" >"$OUT/blurb"
+		sed "s/@BASE_VERSION@/$ver/g; s/@BASE_PACKAGE@/$pkgver/g; s/@BASE_PACKAGE_NAME@/$BASE_PKG/g" >"$OUT/blurb"
 	SUBJECT=$subject BLURB="$OUT/blurb" perl -0pi -e '
 		s/\*\*\* SUBJECT HERE \*\*\*/$ENV{SUBJECT}/;
 		open(my $fh, "<", $ENV{BLURB}) or die; local $/; my $b = <$fh>;

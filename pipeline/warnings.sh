@@ -11,9 +11,19 @@ ours=$(git -C "$SRC_TREE" diff --name-only --diff-filter=A "$BASE_TAG" HEAD -- '
 objs=$(grep '\.c$' <<<"$ours" | sed 's/\.c$/.o/' || true)
 [ -n "$objs" ] || { echo "no kernel C files in the series"; exit 0; }
 
+sparse=$("$REPO/pipeline/sparse.sh") || die "no sparse that this base accepts"
+echo "sparse: $sparse ($("$sparse" --version))"
 # shellcheck disable=SC2086
-make -C "$SRC_TREE" O="$BUILD/plain" -j"$JOBS" CC="ccache gcc" W=1 C=2 $objs \
+make -C "$SRC_TREE" O="$BUILD/plain" -j"$JOBS" CC="ccache gcc" W=1 C=2 CHECK="$sparse" $objs \
 	>"$OUT/warnings.tmp" 2>&1 || { cat "$OUT/warnings.tmp"; die "W=1 C=2 build failed"; }
+# The kernel skips the checker with only a warning when it finds it unusable.
+if grep -q 'is not available or not up to date' "$OUT/warnings.tmp"; then
+	cat "$OUT/warnings.tmp"
+	die "the kernel did not run sparse"
+fi
+checked=$(grep -c '^  CHECK ' "$OUT/warnings.tmp" || true)
+[ "$checked" -ge "$(wc -w <<<"$objs")" ] ||
+	die "sparse checked $checked files, the series has $(wc -w <<<"$objs") objects"
 pattern=$(sed 's/[.[\*^$]/\\&/g' <<<"$ours" | paste -sd'|')
 if grep -E "($pattern)(:[0-9]+)+: (warning|error|note)" "$OUT/warnings.tmp"; then
 	die "W=1 or sparse warns in our files"
