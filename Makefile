@@ -7,12 +7,18 @@
 #   make bench    boot the plain kernel and measure migration through
 #                 hmm_dummy, through lib/test_hmm and a memcpy (out/bench.txt)
 #   make pristine record upstream's hmm-tests on the unpatched base
+#   make move TO=linux-source-X.Y
+#                 move the series onto another base and rewrite the repo's
+#                 fragments from the result (README: Following mainline)
 #   make clean    remove out/; make clean-cache wipes the caches too
 
-.PHONY: run check series bench pristine clean clean-cache
+.PHONY: run check series bench pristine move clean clean-cache
 
 run check series bench pristine:
 	@bash pipeline/main.sh $@
+
+move:
+	@bash pipeline/main.sh move $(TO)
 
 clean:
 	rm -rf out

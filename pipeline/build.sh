@@ -24,7 +24,9 @@ export KBUILD_BUILD_TIMESTAMP="$SERIES_DATE" KBUILD_BUILD_USER=hmm KBUILD_BUILD_
 KMAKE=(make -C "$SRC_TREE" O="$out" -j"$JOBS" CC="ccache gcc" HOSTCC="ccache gcc")
 
 fragments=("$REPO/pipeline/kconfig/qemu.config" "$REPO/pipeline/kconfig/$flavour.config")
-selftest_config=$SRC_TREE/tools/testing/selftests/hmm/config
+# HMM_SELFTEST_CONFIG: another copy of the selftests' config (bisect.sh
+# gives the final one to every commit).
+selftest_config=${HMM_SELFTEST_CONFIG:-$SRC_TREE/tools/testing/selftests/hmm/config}
 [ -f "$selftest_config" ] && fragments+=("$selftest_config")
 
 mkdir -p "$out"

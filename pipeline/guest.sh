@@ -30,10 +30,19 @@ if [ -d "$SRC_TREE/tools/testing/selftests/hmm" ]; then
 		USERLDFLAGS=-static INSTALL_PATH="$stage/kselftest" install
 fi
 
-# Upstream's hmm-tests, built from the tree being tested, unchanged.
+# Upstream's hmm-tests, built from the tree being tested, unchanged, with
+# the helpers of selftests/mm it includes (newer trees have some).
+mmtests=$SRC_TREE/tools/testing/selftests/mm
+helpers=()
+for h in vm_util hugepage_settings thp_settings; do
+	grep -qE "#include [<\"](mm/)?$h\.h[>\"]" "$mmtests/hmm-tests.c" && helpers+=("$mmtests/$h.c")
+done
+# hugepage_settings.c needs vm_util.c even when hmm-tests does not.
+[ ${#helpers[@]} -gt 0 ] && [ -f "$mmtests/vm_util.c" ] &&
+	! printf '%s\n' "${helpers[@]}" | grep -q /vm_util.c && helpers+=("$mmtests/vm_util.c")
 gcc -static -O2 -Wall -isystem "$kbuild/usr/include" -I "$SRC_TREE" \
-	-I "$SRC_TREE/tools/testing/selftests/mm" \
-	-o "$stage/upstream/hmm-tests" "$SRC_TREE/tools/testing/selftests/mm/hmm-tests.c" -lpthread
+	-I "$SRC_TREE/tools/testing/selftests" -I "$mmtests" -I "$SRC_TREE/tools/include" \
+	-o "$stage/upstream/hmm-tests" "$mmtests/hmm-tests.c" "${helpers[@]}" -lpthread
 
 (cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$initrd"
 

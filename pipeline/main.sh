@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 
 P=$REPO/pipeline
-job=${1:?usage: main.sh run|check|series|bench|pristine}
+job=${1:?usage: main.sh run|check|series|bench|pristine|move}
 t0=$(date +%s)
 echo "hmm-series $job: logs in $LOGS, caches in $CACHE"
 # One job at a time on the shared trees, pipeline/quick.sh included.
@@ -74,6 +74,10 @@ pristine)
 	stage guest-pristine "$P/guest.sh" plain pristine
 	mkdir -p "$P/pristine"
 	python3 "$P/verdict.py" "$OUT/console-pristine.log" --record "$P/pristine/hmm-tests.txt"
+	;;
+move)
+	stage deps "$P/deps.sh"
+	"$P/move.sh" "${2:?usage: make move TO=linux-source-X.Y}"
 	;;
 *)
 	die "unknown job $job"

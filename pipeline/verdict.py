@@ -8,7 +8,8 @@ Sections framed by "@@@ BEGIN name" / "@@@ END name rc=N":
   ours      run_kselftest.sh output: nested "# ok N name" lines per test
   coexist   upstream hmm-tests against lib/test_hmm
   peer      upstream hmm-tests against hmm_dummy
-Every test that passed on the pristine base must pass in coexist; the
+Every test that passed on the pristine base must pass in coexist, and
+the others end as they did there; the
 tests listed in pipeline/peer-required.txt must pass in peer. Any kernel
 splat anywhere in the console fails the run. The last line printed is
 "N passed, N failed, N skipped".
@@ -157,8 +158,14 @@ def main():
     coexist = tap_results(secs.get("coexist", []))
     print(f"coexist: {summary(coexist)}")
     if pristine:
-        must = [n for n, s in load_list(pristine).items() if s == "ok"]
+        recorded = load_list(pristine)
+        must = [n for n, s in recorded.items() if s == "ok"]
         gate("coexist", coexist, must, counts, problems)
+        # Identical to the pristine base: the skips and failures too.
+        for name in sorted(set(recorded) | set(coexist)):
+            was, now = recorded.get(name, "missing"), coexist.get(name, "missing")
+            if was != "ok" and was != now:
+                problems.append(f"coexist: {name} is {now}, {was} on the pristine base")
 
     peer = tap_results(secs.get("peer", []))
     print(f"peer: {summary(peer)}")
