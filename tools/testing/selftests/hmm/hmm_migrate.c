@@ -1422,6 +1422,55 @@ TEST_F(migrate, to_sys_keeps_thp_whole)
 	free(a.buf);
 }
 
+/*
+ * Another driver's device-private THP (mainline's lib/test_hmm moves a
+ * THP whole) is not ours to take: MIGRATE_TO_DEV moves none of it and
+ * leaves it one PMD, as that driver's own SNAPSHOT shows, and our READ
+ * faults it back to RAM, intact, through that driver. Needs test_hmm's
+ * /dev/hmm_dmirror0 (the guest loads it before these tests).
+ */
+TEST_F(migrate, other_drivers_device_thp_stays_whole)
+{
+	const unsigned char theirs = HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL | HMM_DUMMY_PROT_WRITE |
+				     HMM_DUMMY_PROT_PMD;
+	size_t n = SZ_2M / self->psz;
+	struct hmm_dummy_cmd cmd;
+	unsigned char first = 0;
+	const char *why;
+	struct area a;
+	void *raw;
+	int up;
+
+	up = open("/dev/hmm_dmirror0", O_RDWR);
+	if (up < 0)
+		SKIP(return, "no /dev/hmm_dmirror0: lib/test_hmm is not loaded");
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 43);
+	if (why) {
+		close(up);
+		SKIP(return, "%s", why);
+	}
+	ASSERT_EQ(0, to_dev(up, a.p, a.buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(0, dev_snap(up, a.p, &first, 1, NULL));
+	if (first != theirs) {
+		close(up);
+		SKIP(return, "test_hmm split the THP (snapshot 0x%02x)", first);
+	}
+
+	ASSERT_EQ(-ENOENT, to_dev(self->fd, a.p, a.buf, n, &cmd));
+	ASSERT_EQ(0, cmd.cpages);
+	snap_is(_metadata, up, &a, 0, n, theirs);
+	/* Not ours, not the CPU's: nothing a mirror may map. */
+	snap_is(_metadata, self->fd, &a, 0, n, HMM_DUMMY_PROT_NONE);
+
+	ASSERT_EQ(0, dev_read(self->fd, a.p, a.buf, n, NULL));
+	ASSERT_EQ(-1, pat_diff(a.buf, SZ_2M, 43));
+	cpu_is(_metadata, &a, 0, n, 43);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+	close(up);
+}
+
 /* Keep the calling thread on CPU @cpu; false when there is no such CPU. */
 static bool run_on_cpu(int cpu)
 {
