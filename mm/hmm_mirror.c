@@ -153,7 +153,7 @@ static struct mmu_notifier *hmm_alloc_notifier(struct mm_struct *mm)
 {
 	struct hmm *hmm;
 
-	hmm = kzalloc(sizeof(*hmm), GFP_KERNEL);
+	hmm = kzalloc_obj(*hmm);
 	if (!hmm)
 		return ERR_PTR(-ENOMEM);
 	mutex_init(&hmm->lock);

@@ -24,8 +24,11 @@ done
 rm -f "$OUT/checkpatch.tmp"
 
 files=$(git diff --name-only --diff-filter=A "$BASE_TAG" HEAD -- '*.c' '*.h')
+# kernel-doc is a Perl script up to 6.x, a Python one since.
+kdoc=(perl scripts/kernel-doc)
+head -n1 scripts/kernel-doc | grep -q python && kdoc=(python3 scripts/kernel-doc)
 # shellcheck disable=SC2086
-if ! perl scripts/kernel-doc -none -Wall $files >"$OUT/kdoc.tmp" 2>&1 || [ -s "$OUT/kdoc.tmp" ]; then
+if ! "${kdoc[@]}" -none -Wall $files >"$OUT/kdoc.tmp" 2>&1 || [ -s "$OUT/kdoc.tmp" ]; then
 	echo "kernel-doc:"
 	cat "$OUT/kdoc.tmp"
 	bad=1

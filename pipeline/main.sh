@@ -70,6 +70,10 @@ bench)
 	;;
 pristine)
 	prepare
+	# The same config as the series' kernels, less the series' own options.
+	HMM_SELFTEST_CONFIG=$BASE_DIR/pristine-selftests.config
+	cp "$GEN/tools/testing/selftests/hmm/config" "$HMM_SELFTEST_CONFIG"
+	export HMM_SELFTEST_CONFIG
 	stage build-plain "$P/build.sh" plain "$BASE_TAG"
 	stage guest-pristine "$P/guest.sh" plain pristine
 	mkdir -p "$P/pristine"

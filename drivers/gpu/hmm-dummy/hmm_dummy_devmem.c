@@ -88,7 +88,7 @@ int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev)
 	void *addr;
 	int ret;
 
-	chunk = kzalloc(sizeof(*chunk), GFP_KERNEL);
+	chunk = kzalloc_obj(*chunk);
 	if (!chunk)
 		return -ENOMEM;
 

@@ -131,7 +131,7 @@ static struct hmm_dummy_device *hmm_dummy_create(unsigned int index)
 	struct hmm_dummy_device *hdev;
 	int ret;
 
-	hdev = kzalloc(sizeof(*hdev), GFP_KERNEL);
+	hdev = kzalloc_obj(*hdev);
 	if (!hdev)
 		return ERR_PTR(-ENOMEM);
 

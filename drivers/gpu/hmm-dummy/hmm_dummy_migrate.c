@@ -248,7 +248,7 @@ vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 	struct hmm_dummy_migration *m;
 	vm_fault_t ret = 0;
 
-	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	m = kmalloc_obj(*m);
 	if (!m)
 		return VM_FAULT_OOM;
 	migration_init(m, hdev, vmf->vma->vm_mm);
@@ -277,7 +277,7 @@ unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long
 	unsigned long i, moved = 0;
 
 	/* Unload tries again after a pause; RELEASE reports what moved. */
-	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	m = kmalloc_obj(*m);
 	if (!m)
 		return 0;
 	for (; npages; pfn += HMM_DUMMY_BATCH) {
@@ -382,7 +382,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 	if (ret)
 		return ret;
 
-	m = kmalloc(sizeof(*m), GFP_KERNEL);
+	m = kmalloc_obj(*m);
 	buf = kvmalloc(HMM_DUMMY_BATCH << PAGE_SHIFT, GFP_KERNEL);
 	if (!m || !buf) {
 		ret = -ENOMEM;

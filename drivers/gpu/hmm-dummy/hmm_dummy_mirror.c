@@ -116,7 +116,7 @@ struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev)
 
 	if (!current->mm)
 		return ERR_PTR(-EINVAL);
-	hfile = kzalloc(sizeof(*hfile), GFP_KERNEL);
+	hfile = kzalloc_obj(*hfile);
 	if (!hfile)
 		return ERR_PTR(-ENOMEM);
 	hfile->hdev = hdev;
