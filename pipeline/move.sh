@@ -47,7 +47,8 @@ if [ ! -e "$move_tree/.git" ]; then
 	git -C "$move_tree" am -3 "${patches[@]}" || {
 		echo
 		echo "The series does not apply cleanly onto $to. In $move_tree:"
-		echo "resolve the conflicts, git add them, git am --continue, then run"
+		echo "resolve the conflicts, git add -f them (the tarball's .gitignore ignores"
+		echo "everything), git am --continue, then run"
 		echo "this again to rewrite the repo's files."
 		exit 1
 	}
