@@ -133,6 +133,12 @@ static int hmm_walk_huge_pmd(struct hmm_walk *hw, pmd_t *pmdp, unsigned long add
 		walk->action = ACTION_AGAIN;
 		return 0;
 	}
+	/* Waits for a fault, as a PROT_NONE pte does (hmm_walk_pte()). */
+	if (pmd_protnone(pmd)) {
+		spin_unlock(ptl);
+		walk->action = ACTION_CONTINUE;
+		return hmm_walk_hole(addr, end, 0, walk);
+	}
 	if (hw->fault && hw->write && !pmd_write(pmd)) {
 		ret = hmm_walk_need_fault(hw, addr);
 	} else {
@@ -276,6 +282,13 @@ static int hmm_walk_pte(pte_t *ptep, unsigned long addr, unsigned long next,
 		return hmm_walk_hole(addr, next, 0, walk);
 	if (!pte_present(pte))
 		return hmm_walk_swap(hw, pte, addr);
+	/*
+	 * A PROT_NONE pte in an accessible VMA waits for a fault: NUMA
+	 * hinting, or userfaultfd's read-write protection. A device access
+	 * is an access: report the page missing, or fault it in.
+	 */
+	if (pte_protnone(pte))
+		return hmm_walk_hole(addr, next, 0, walk);
 	if (hw->fault && hw->write && !pte_write(pte))
 		return hmm_walk_need_fault(hw, addr);
 	/* A special pte with no struct page behind it cannot be mirrored. */

@@ -42,7 +42,7 @@
 
 #include "internal.h"
 
-/* Moves of a device page that a racing fault's reference made fail. */
+/* Moves of a device page that another path's passing reference made fail. */
 #define MIGRATE_VMA_REF_TRIES	3
 
 /**
@@ -154,7 +154,8 @@ static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
 	if (!softleaf_is_device_private(entry))
 		return 0;
 	page = softleaf_to_page(entry);
-	if (!owns_device_page(mv, page))
+	/* Device-private THPs are not supported: see pmd_has_nothing_to_take(). */
+	if (!owns_device_page(mv, page) || folio_test_large(page_folio(page)))
 		return 0;
 	/* The mapping holds a reference, and the pte lock holds the mapping. */
 	folio_get(page_folio(page));
@@ -340,12 +341,14 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
 /*
  * Whether a huge PMD holds nothing this migration takes: system memory (a
  * THP, the huge zero page, a THP under migration elsewhere) when it skips
- * system pages, or a device-private THP of another owner.
+ * system pages, or a device-private THP. Those are another driver's, or
+ * would be the caller's own if it made any: the phases move order-0
+ * device pages only, so such a THP stays where it is, whole.
  */
 static bool pmd_has_nothing_to_take(struct migrate_vma_state *mv, pmd_t pmd)
 {
 	if (pmd_is_device_private_entry(pmd))
-		return !owns_device_page(mv, softleaf_to_page(softleaf_from_pmd(pmd)));
+		return true;
 	return skips_system(mv) && (pmd_trans_huge(pmd) || pmd_is_migration_entry(pmd));
 }
 
@@ -499,6 +502,16 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !lock_source(mv, folio)) {
 			release_source(mv, folio, false);
+			give_up(mv, i);
+			continue;
+		}
+		/*
+		 * A device page locked only now may have been moved meanwhile,
+		 * by the CPU fault that held its lock: it is mapped nowhere.
+		 */
+		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && mv->vma &&
+		    folio_is_device_private(folio) && !folio_mapped(folio)) {
+			release_source(mv, folio, true);
 			give_up(mv, i);
 			continue;
 		}
@@ -742,8 +755,10 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 		clear_lru_flags(dst);
 	do {
 		/*
-		 * A CPU fault on a device-private page holds a reference to
-		 * it, which a racing fault may drop meanwhile: try again.
+		 * Whoever else holds a passing reference to a device-private
+		 * page (the CPU fault serving migrate_to_ram(), a collect or
+		 * an eviction that will give up on it) may drop it meanwhile:
+		 * count again and retry.
 		 */
 		if (folio_is_device_private(src))
 			extra = folio_ref_count(src) - folio_expected_ref_count(src) - 1;
@@ -872,7 +887,7 @@ static void phase_finalize(struct migrate_vma_state *mv)
 			release_source(mv, src, true);
 			continue;
 		}
-		/* The source is mapped nowhere now: this frees it. */
+		/* Mapped nowhere now: this frees it, or the fault's put does. */
 		unlock_source(mv, src);
 		folio_put(src);
 		release_destination(dst);
@@ -939,7 +954,8 @@ static int migrate_vma_range(struct migrate_vma_state *mv, unsigned long end,
  * which get a new page) and the device-private pages of
  * @ops->pgmap_owner to pages @ops->alloc_and_copy() allocates. Shared,
  * file-backed and KSM pages stay, so do pages that are pinned or locked by
- * someone else; a transparent huge page is split first. A page that cannot
+ * someone else; a transparent huge page is split first, a device-private
+ * one (another driver's) stays whole where it is. A page that cannot
  * move stays where it was, mapped as before, and its @src entry has no
  * MIGRATE_PFN_MIGRATE once the call returns. See &struct migrate_vma_ops
  * for the callbacks' contract.

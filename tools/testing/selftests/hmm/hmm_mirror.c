@@ -31,6 +31,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <linux/hmm_dummy.h>
+#include <linux/userfaultfd.h>
 
 #include "hmm_dummy_util.h"
 
@@ -1719,6 +1720,93 @@ static unsigned long find_pfnmap(void)
 	}
 	fclose(f);
 	return found;
+}
+
+#ifdef UFFD_FEATURE_RWP
+/*
+ * A userfaultfd registered for read-write protection on @p, in the mode
+ * @features asks for, with the range protected; -1 when the kernel has no
+ * such thing.
+ */
+static int uffd_rwprotect(void *p, size_t len, __u64 features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_RWP,
+	};
+	struct uffdio_rwprotect rwp = {
+		.range = { .start = (uintptr_t)p, .len = len },
+		.mode = UFFDIO_RWPROTECT_MODE_RWP,
+	};
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+
+	if (uffd < 0)
+		return -1;
+	if (ioctl(uffd, UFFDIO_API, &api) || ioctl(uffd, UFFDIO_REGISTER, &reg) ||
+	    ioctl(uffd, UFFDIO_RWPROTECT, &rwp)) {
+		close(uffd);
+		return -1;
+	}
+	return uffd;
+}
+
+/* Lift the protection from @p, then close @uffd. */
+static void uffd_rwp_release(int uffd, void *p, size_t len)
+{
+	struct uffdio_rwprotect rwp = {
+		.range = { .start = (uintptr_t)p, .len = len },
+	};
+
+	ioctl(uffd, UFFDIO_RWPROTECT, &rwp);
+	close(uffd);
+}
+#endif
+
+/*
+ * userfaultfd's read-write protection keeps the ptes present but PROT_NONE:
+ * no access may pass without a fault. The mirror reports such pages
+ * missing, and a device read faults, which in the asynchronous mode lifts
+ * the protection as a CPU access would. (In the synchronous mode such a
+ * fault cannot wait for the handler: a debug kernel says so with a stack
+ * dump, so the device read is only tried in the asynchronous one.)
+ */
+TEST_F(mirror, uffd_rwp_pages_are_not_mirrored)
+{
+#ifdef UFFD_FEATURE_RWP
+	size_t n = 4, len = n * self->psz;
+	unsigned char *p = map_anon(len, MAP_PRIVATE);
+	unsigned char *buf = malloc(len), *snap = malloc(n);
+	int uffd;
+
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, snap);
+	pat_fill(p, len, 81);
+	uffd = uffd_rwprotect(p, len, UFFD_FEATURE_RWP);
+	if (uffd < 0)
+		SKIP(return, "no userfaultfd read-write protection");
+	memset(snap, 0x5a, n);
+	ASSERT_EQ(0, dev_snap(self->fd, p, snap, n, NULL));
+	ASSERT_EQ(-1, prot_diff(snap, n, HMM_DUMMY_PROT_NONE))
+		TH_LOG("a read-write protected page is mirrored as 0x%02x", snap[0]);
+	uffd_rwp_release(uffd, p, len);
+
+	/* Asynchronous: the device read resolves the protection itself. */
+	uffd = uffd_rwprotect(p, len, UFFD_FEATURE_RWP | UFFD_FEATURE_RWP_ASYNC);
+	ASSERT_LE(0, uffd);
+	ASSERT_EQ(0, dev_snap(self->fd, p, snap, n, NULL));
+	ASSERT_EQ(-1, prot_diff(snap, n, HMM_DUMMY_PROT_NONE));
+	ASSERT_EQ(0, dev_read(self->fd, p, buf, n, NULL));
+	ASSERT_EQ(-1, pat_diff(buf, len, 81));
+	uffd_rwp_release(uffd, p, len);
+	ASSERT_EQ(-1, pat_diff(p, len, 81));
+	ASSERT_EQ(0, munmap(p, len));
+	free(snap);
+	free(buf);
+#else
+	SKIP(return, "built without userfaultfd read-write protection");
+#endif
 }
 
 /* hmm_range_fault() cannot handle VM_IO / VM_PFNMAP mappings. */
