@@ -1,17 +1,40 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * hmm_bench: how fast pages move to a device and back, through hmm_dummy
- * and through the base tree's lib/test_hmm (same ioctl numbers and
- * layout, so one program drives both), next to a plain memcpy of the same
- * buffer. A program that prints figures, not a test: make bench runs it.
+ * hmm_bench: how fast hmm_dummy moves pages to its device and back, and
+ * reads a range through its mirror, next to the base tree's lib/test_hmm
+ * (same ioctl numbers and layout, so one program drives both) and to a
+ * plain memcpy of the same size. A program that prints figures, not a
+ * test: make bench runs it.
  *
  * Usage: hmm_bench OURS_NODE UPSTREAM_NODE
  *
- * For buffers of 1, 16 and 256 MiB, backed by 4 KiB pages or by THP, each
- * round maps a fresh buffer, fills it, moves it to the device
- * (MIGRATE_TO_DEV, which also reads it back into a second buffer) and back
- * (MIGRATE_TO_SYS), and checks every byte; only the two ioctls are timed.
- * The best round of each is kept. Rates are in GB/s (10^9 bytes).
+ * Method. Times under QEMU TCG are emulated and noisy, and drift from one
+ * boot to the next, so the two devices are only compared inside one run,
+ * round by round. Each round times a memcpy, then ours and upstream, one
+ * after the other (upstream first every other round), each on a buffer
+ * mapped and filled afresh, and takes the ratio of the two rates. A row
+ * gives the median rate of each side over its rounds, the median of the
+ * per-round ratios ours/upstream with their interquartile range (q1, q3),
+ * and the median of the per-round ratios ours/memcpy. Only the ioctl (or
+ * the memcpy) is timed. Every byte moved or read is checked against the
+ * pattern of pat_fill(), written once into a reference buffer that fresh
+ * buffers are copied from and compared with (pat_fill() and pat_diff(),
+ * a byte at a time, would take seconds per 256 MiB under TCG); the
+ * destination is overwritten before each command, so stale data fails.
+ * MIGRATE_TO_DEV and READ must report every page; MIGRATE_TO_SYS at least
+ * one (lib/test_hmm counts a THP as one), then SNAPSHOT must show no page
+ * left in device memory.
+ *
+ * Rows, for 1, 16 and 256 MiB:
+ *   4KiB>dev 4KiB>sys	MIGRATE_TO_DEV (which also reads the data back from
+ *			the device), then MIGRATE_TO_SYS, of 4 KiB pages
+ *   THP>dev THP>sys	the same on a buffer advised for THP (1 MiB is less
+ *			than a THP: that buffer still has 4 KiB pages)
+ *   read-new		device READ of a range never touched: the mirror
+ *			faults in zero pages
+ *   read-full		device READ of a range filled first (4 KiB pages)
+ * Rates are in GB/s (10^9 bytes). A failed round is reported on stderr
+ * and ends its row; the exit code is then 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,12 +51,46 @@
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define MIB		(1024UL * 1024)
+#define MAX_LEN		(256 * MIB)
+#define MAX_ROUNDS	151
 #define BENCH_SEED	0xbe9c
+/* What a destination holds before a command; never a whole pattern. */
+#define STALE_BYTE	0xff
 
-struct rates {
-	double to_dev;
-	double to_sys;
+enum { OURS, UPSTREAM, NR_SIDES };
+
+enum kind { MIGRATE_4K, MIGRATE_THP, READ_NEW, READ_FULL, NR_KINDS };
+
+/* Row names of each kind, one per timed command. */
+static const char * const names[NR_KINDS][2] = {
+	[MIGRATE_4K]	= { "4KiB>dev", "4KiB>sys" },
+	[MIGRATE_THP]	= { "THP>dev", "THP>sys" },
+	[READ_NEW]	= { "read-new" },
+	[READ_FULL]	= { "read-full" },
 };
+
+/* Buffer sizes and the rounds each gets. */
+static const struct {
+	size_t mib;
+	int rounds;
+} sizes[] = {
+	{ 16, 21 },
+	{ 256, 15 },
+};
+
+/* The rates of one row's rounds, in GB/s: [side][command][round]. */
+struct samples {
+	int n;
+	double rate[NR_SIDES][2][MAX_ROUNDS];
+	double copy[MAX_ROUNDS];
+};
+
+static const char *nodes[NR_SIDES];
+static int fds[NR_SIDES];
+static char *ref;	/* MAX_LEN bytes of pattern BENCH_SEED */
+static char *zeros;	/* MAX_LEN bytes never written: reads as zeros */
+static char *mirror;	/* where commands and memcpy copy to */
+static long page_size;
 
 static double now(void)
 {
@@ -48,11 +105,6 @@ static double gbps(size_t len, double seconds)
 	return seconds > 0 ? len / seconds / 1e9 : 0;
 }
 
-static double best(double a, double b)
-{
-	return a > b ? a : b;
-}
-
 /* A fresh buffer of @len bytes, 2 MiB aligned, THP or not; NULL on error. */
 static char *map_buffer(size_t len, int thp, char **raw)
 {
@@ -60,129 +112,296 @@ static char *map_buffer(size_t len, int thp, char **raw)
 
 	*raw = mmap(NULL, len + SZ_2M, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (*raw == MAP_FAILED)
+	if (*raw == MAP_FAILED) {
+		perror("hmm_bench: mmap");
 		return NULL;
+	}
 	p = (char *)(((uintptr_t)*raw + SZ_2M - 1) & ~(SZ_2M - 1));
-	if (madvise(p, len, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE))
+	if (madvise(p, len, thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE)) {
+		perror("hmm_bench: madvise");
+		munmap(*raw, len + SZ_2M);
 		return NULL;
+	}
 	return p;
 }
 
-/* One round through the device at @fd; 0, or -1 when something failed. */
-static int round_trip(int fd, size_t len, int thp, char *mirror, struct rates *r)
+/* 0 if @p holds the first @len bytes of @want, else -1 saying where not. */
+static int check(const char *who, const char *what, const char *p,
+		 const char *want, size_t len)
 {
-	size_t npages = len / sysconf(_SC_PAGESIZE);
-	struct hmm_dummy_cmd out;
-	char *raw, *buf;
-	double t;
-	int ret = -1;
+	long off;
 
-	buf = map_buffer(len, thp, &raw);
-	if (!buf)
-		goto out;
-	pat_fill(buf, len, BENCH_SEED);
-
-	t = now();
-	if (dummy_cmd(fd, HMM_DUMMY_MIGRATE_TO_DEV, (uintptr_t)buf, mirror, npages, &out) ||
-	    out.cpages != npages)
-		goto out;
-	r->to_dev = best(r->to_dev, gbps(len, now() - t));
-	if (pat_diff(mirror, len, BENCH_SEED) >= 0)
-		goto out;
-
-	t = now();
-	if (dummy_cmd(fd, HMM_DUMMY_MIGRATE_TO_SYS, (uintptr_t)buf, mirror, npages, &out) ||
-	    out.cpages != npages)
-		goto out;
-	r->to_sys = best(r->to_sys, gbps(len, now() - t));
-	if (pat_diff(buf, len, BENCH_SEED) >= 0)
-		goto out;
-	ret = 0;
-out:
-	if (buf)
-		munmap(raw, len + SZ_2M);
-	return ret;
-}
-
-static double memcpy_rate(size_t len, char *dst, int rounds)
-{
-	char *raw, *src = map_buffer(len, 0, &raw);
-	double t, rate = 0;
-	int i;
-
-	if (!src)
+	if (!memcmp(p, want, len))
 		return 0;
-	pat_fill(src, len, BENCH_SEED);
-	memset(dst, 0, len);
-	for (i = 0; i < rounds; i++) {
-		t = now();
-		memcpy(dst, src, len);
-		rate = best(rate, gbps(len, now() - t));
-	}
-	munmap(raw, len + SZ_2M);
-	return rate;
+	off = want == zeros ? zero_diff(p, len) : pat_diff(p, len, BENCH_SEED);
+	fprintf(stderr, "hmm_bench: %s: %s of %zu MiB: byte %ld is wrong\n",
+		who, what, len / MIB, off);
+	return -1;
 }
 
-static int measure(const char *node, size_t len, int thp, char *mirror, int rounds,
-		   struct rates *r)
+/*
+ * Command @req on the @len bytes at @buf through device @side, copying to
+ * the mirror buffer; its time goes to @t. It must report every page, or
+ * some unless @all. 0, or -1 saying why.
+ */
+static int timed_cmd(int side, unsigned long req, const char *what,
+		     char *buf, size_t len, double *t, int all)
 {
-	int fd = open(node, O_RDWR);
-	int i, ret = 0;
+	unsigned long npages = len / page_size;
+	struct hmm_dummy_cmd out = { 0 };
+	double start;
+	int ret;
 
-	memset(r, 0, sizeof(*r));
-	if (fd < 0) {
-		fprintf(stderr, "hmm_bench: %s: %s\n", node, strerror(errno));
+	start = now();
+	ret = dummy_cmd(fds[side], req, (uintptr_t)buf, mirror, npages, &out);
+	*t = now() - start;
+	if (!ret && (out.cpages == npages || (!all && out.cpages)))
+		return 0;
+	fprintf(stderr, "hmm_bench: %s: %s of %zu MiB: %s, %llu of %lu pages\n",
+		nodes[side], what, len / MIB, ret ? strerror(-ret) : "short",
+		(unsigned long long)out.cpages, npages);
+	return -1;
+}
+
+/* 0 if device @side sees none of the @len bytes at @buf in its memory. */
+static int check_in_ram(int side, char *buf, size_t len)
+{
+	static unsigned char snap[MAX_LEN / 4096];
+	unsigned long i, npages = len / page_size;
+	int ret;
+
+	ret = dev_snap(fds[side], buf, snap, npages, NULL);
+	if (ret) {
+		fprintf(stderr, "hmm_bench: %s: SNAPSHOT of %zu MiB: %s\n",
+			nodes[side], len / MIB, strerror(-ret));
 		return -1;
 	}
-	for (i = 0; i < rounds && !ret; i++)
-		ret = round_trip(fd, len, thp, mirror, r);
-	close(fd);
-	if (ret)
-		fprintf(stderr, "hmm_bench: %s: %zu MiB round failed\n", node, len / MIB);
+	for (i = 0; i < npages; i++) {
+		/* DEV_PRIVATE_LOCAL, DEV_PRIVATE_REMOTE and ERROR have it. */
+		if (snap[i] & HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL) {
+			fprintf(stderr, "hmm_bench: %s: MIGRATE_TO_SYS left page %lu: %#x\n",
+				nodes[side], i, snap[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char *vm_names[] = { "thp_fault_alloc", "thp_fault_fallback", "thp_split_page",
+	"thp_migration_success", "thp_migration_fail", "thp_migration_split", "compact_stall",
+	"pgmigrate_success" };
+static void vm_read(long *v)
+{
+	char name[64];
+	long val;
+	unsigned int i;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	memset(v, 0, sizeof(long) * ARRAY_SIZE(vm_names));
+	while (f && fscanf(f, "%63s %ld", name, &val) == 2)
+		for (i = 0; i < ARRAY_SIZE(vm_names); i++)
+			if (!strcmp(name, vm_names[i]))
+				v[i] = val;
+	if (f)
+		fclose(f);
+}
+static int run_side_(int side, enum kind kind, size_t len, double t[2]);
+static int diag_round;
+static int run_side(int side, enum kind kind, size_t len, double t[2])
+{
+	long a[8], b[8];
+	unsigned int i;
+	int ret;
+
+	vm_read(a);
+	ret = run_side_(side, kind, len, t);
+	vm_read(b);
+	printf("diag: %zu r%d %s dev %.3f sys %.3f", len / MIB, diag_round, side ? "up  " : "ours",
+	       gbps(len, t[0]), gbps(len, t[1]));
+	for (i = 0; i < 8; i++)
+		printf(" %ld", b[i] - a[i]);
+	printf("\n");
+	return ret;
+}
+static int run_side_(int side, enum kind kind, size_t len, double t[2])
+{
+	const char *who = nodes[side];
+	char *raw, *buf;
+	int ret = -1;
+
+	buf = map_buffer(len, kind == MIGRATE_THP, &raw);
+	if (!buf)
+		return -1;
+	if (kind != READ_NEW)
+		memcpy(buf, ref, len);
+	memset(mirror, STALE_BYTE, len);
+
+	if (kind == READ_NEW || kind == READ_FULL) {
+		if (timed_cmd(side, HMM_DUMMY_READ, "READ", buf, len, &t[0], 1) ||
+		    check(who, "READ", mirror, kind == READ_NEW ? zeros : ref, len))
+			goto out;
+	} else {
+		if (timed_cmd(side, HMM_DUMMY_MIGRATE_TO_DEV, "MIGRATE_TO_DEV",
+			      buf, len, &t[0], 1) ||
+		    check(who, "MIGRATE_TO_DEV", mirror, ref, len))
+			goto out;
+		if (timed_cmd(side, HMM_DUMMY_MIGRATE_TO_SYS, "MIGRATE_TO_SYS",
+			      buf, len, &t[1], 0) ||
+		    check_in_ram(side, buf, len) ||
+		    check(who, "MIGRATE_TO_SYS", buf, ref, len))
+			goto out;
+	}
+	ret = 0;
+out:
+	munmap(raw, len + SZ_2M);
 	return ret;
 }
 
-static double ratio(double a, double b)
+/* A memcpy of @len bytes from a fresh buffer to the mirror; 0 or -1. */
+static int run_memcpy(size_t len, int thp, double *t)
 {
-	return b > 0 ? a / b : 0;
+	char *raw, *buf = map_buffer(len, thp, &raw);
+	double start;
+	int ret;
+
+	if (!buf)
+		return -1;
+	memcpy(buf, ref, len);
+	memset(mirror, STALE_BYTE, len);
+	start = now();
+	memcpy(mirror, buf, len);
+	*t = now() - start;
+	ret = check("memcpy", "memcpy", mirror, ref, len);
+	munmap(raw, len + SZ_2M);
+	return ret;
+}
+
+/* @rounds rounds of @kind on @len bytes into @s; 0, or -1 if one failed. */
+static int run_row(enum kind kind, size_t len, int rounds, struct samples *s)
+{
+	double t[NR_SIDES][2] = { { 0 } }, copy;
+	int r, i, side, cmd;
+
+	if (rounds > MAX_ROUNDS)
+		rounds = MAX_ROUNDS;
+	for (s->n = 0; s->n < rounds; s->n++) {
+		r = s->n;
+		diag_round = r;
+		if (run_memcpy(len, kind == MIGRATE_THP, &copy))
+			return -1;
+		for (i = 0; i < NR_SIDES; i++) {
+			side = (i + r) % NR_SIDES;
+			if (run_side(side, kind, len, t[side]))
+				return -1;
+		}
+		s->copy[r] = gbps(len, copy);
+		for (side = 0; side < NR_SIDES; side++)
+			for (cmd = 0; cmd < 2; cmd++)
+				s->rate[side][cmd][r] = gbps(len, t[side][cmd]);
+	}
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Quantile @q (0 to 1) of the @n values at @v, which it sorts. */
+static double quantile(double *v, int n, double q)
+{
+	double pos = q * (n - 1);
+	int i = (int)pos;
+
+	qsort(v, n, sizeof(*v), cmp_double);
+	if (i + 1 >= n)
+		return v[n - 1];
+	return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+static void print_row(const char *name, size_t len, const struct samples *s,
+		      int cmd, double secs)
+{
+	double ours[MAX_ROUNDS], up[MAX_ROUNDS], copy[MAX_ROUNDS];
+	double ratio[MAX_ROUNDS], vs_copy[MAX_ROUNDS];
+	int i, n = s->n;
+
+	if (!n) {
+		printf("bench: %-9s %4zu %3d | failed\n", name, len / MIB, n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ours[i] = s->rate[OURS][cmd][i];
+		up[i] = s->rate[UPSTREAM][cmd][i];
+		copy[i] = s->copy[i];
+		ratio[i] = up[i] > 0 ? ours[i] / up[i] : 0;
+		vs_copy[i] = copy[i] > 0 ? ours[i] / copy[i] : 0;
+	}
+	printf("bench: %-9s %4zu %3d | %7.3f %7.3f %7.3f | %6.3f %6.3f %6.3f | %6.3f | %4.0f\n",
+	       name, len / MIB, n, quantile(ours, n, 0.5), quantile(up, n, 0.5),
+	       quantile(copy, n, 0.5), quantile(ratio, n, 0.5),
+	       quantile(ratio, n, 0.25), quantile(ratio, n, 0.75),
+	       quantile(vs_copy, n, 0.5), secs);
 }
 
 int main(int argc, char **argv)
 {
-	static const size_t sizes_mib[] = { 1, 16, 256 };
-	struct rates ours, upstream;
-	int thp, failed = 0;
+	static struct samples s;
+	double start = now(), row_start;
+	char *ref_raw, *zeros_raw, *mirror_raw;
+	int failed = 0, kind, side;
 	unsigned int i;
-	char *mirror;
-	double copy;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s OURS_NODE UPSTREAM_NODE\n", argv[0]);
 		return 2;
 	}
-	mirror = malloc(256 * MIB);
-	if (!mirror)
-		return 1;
-	printf("bench: %-5s %5s | %8s %8s | %8s %8s | %7s | %6s %6s | %6s %6s\n",
-	       "pages", "MiB", "ours>dev", "up>dev", "ours>sys", "up>sys", "memcpy",
-	       "o/u>d", "o/u>s", "o/m>d", "o/m>s");
-	for (thp = 0; thp <= 1; thp++) {
-		for (i = 0; i < ARRAY_SIZE(sizes_mib); i++) {
-			size_t len = sizes_mib[i] * MIB;
-			int rounds = sizes_mib[i] >= 256 ? 2 : 5;
-
-			failed |= measure(argv[1], len, thp, mirror, rounds, &ours);
-			failed |= measure(argv[2], len, thp, mirror, rounds, &upstream);
-			copy = memcpy_rate(len, mirror, rounds);
-			printf("bench: %-5s %5zu | %8.3f %8.3f | %8.3f %8.3f | %7.3f",
-			       thp ? "THP" : "4KiB", sizes_mib[i],
-			       ours.to_dev, upstream.to_dev, ours.to_sys, upstream.to_sys, copy);
-			printf(" | %6.2f %6.2f | %6.3f %6.3f\n",
-			       ratio(ours.to_dev, upstream.to_dev),
-			       ratio(ours.to_sys, upstream.to_sys),
-			       ratio(ours.to_dev, copy), ratio(ours.to_sys, copy));
+	page_size = sysconf(_SC_PAGESIZE);
+	for (side = 0; side < NR_SIDES; side++) {
+		nodes[side] = argv[1 + side];
+		fds[side] = open(nodes[side], O_RDWR | O_CLOEXEC);
+		if (fds[side] < 0) {
+			fprintf(stderr, "hmm_bench: %s: %s\n", nodes[side], strerror(errno));
+			return 1;
 		}
 	}
-	free(mirror);
+	ref = map_buffer(MAX_LEN, 0, &ref_raw);
+	zeros = map_buffer(MAX_LEN, 0, &zeros_raw);
+	mirror = map_buffer(MAX_LEN, 0, &mirror_raw);
+	if (!ref || !zeros || !mirror)
+		return 1;
+	pat_fill(ref, MAX_LEN, BENCH_SEED);
+
+	printf("bench: each round: a memcpy, then ours and upstream in turn, upstream\n");
+	printf("bench: first every other round, each on a fresh buffer; rounds:");
+	for (i = 0; i < ARRAY_SIZE(sizes); i++)
+		printf(" %d at %zu MiB%s", sizes[i].rounds, sizes[i].mib,
+		       i + 1 < ARRAY_SIZE(sizes) ? "," : "\n");
+	printf("bench: ours, up, memcpy: median rates in GB/s; s: seconds the row took\n");
+	printf("bench: o/u: median of the per-round ratios ours/upstream\n");
+	printf("bench: q1, q3: the interquartile range of those ratios\n");
+	printf("bench: o/m: median of the per-round ratios ours/memcpy\n");
+	printf("bench: %-9s %4s %3s | %7s %7s %7s | %6s %6s %6s | %6s | %4s\n",
+	       "row", "MiB", "n", "ours", "up", "memcpy", "o/u", "q1", "q3",
+	       "o/m", "s");
+	fflush(stdout);
+	printf("diag: thp_fault_alloc thp_fault_fallback thp_split_page thp_migration_success thp_migration_fail thp_migration_split compact_stall pgmigrate_success\n");
+	for (kind = MIGRATE_THP; kind <= MIGRATE_THP; kind++) {
+		for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+			size_t len = sizes[i].mib * MIB;
+
+			row_start = now();
+			failed |= run_row(kind, len, sizes[i].rounds, &s);
+			print_row(names[kind][0], len, &s, 0, now() - row_start);
+			if (names[kind][1])
+				print_row(names[kind][1], len, &s, 1, now() - row_start);
+			fflush(stdout);
+		}
+	}
+	printf("bench: total %.0f s\n", now() - start);
+	for (side = 0; side < NR_SIDES; side++)
+		close(fds[side]);
 	return failed ? 1 : 0;
 }
