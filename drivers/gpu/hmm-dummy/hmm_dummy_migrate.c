@@ -238,8 +238,8 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
  * @vmf: the fault, on a device-private entry of this driver
  *
  * Context: Process context, mmap lock held for reading.
- * Return: 0 to have the CPU fault again (the page is back, or someone else
- * is moving it), VM_FAULT_OOM or VM_FAULT_SIGBUS.
+ * Return: 0 to have the CPU fault again (the page is back, or could not
+ * move this time), VM_FAULT_OOM or VM_FAULT_SIGBUS.
  */
 vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 {
