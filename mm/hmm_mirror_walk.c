@@ -17,6 +17,7 @@
 #include <linux/hugetlb.h>
 #include <linux/leafops.h>
 #include <linux/memremap.h>
+#include <linux/oom.h>
 #include <linux/pagewalk.h>
 #include <linux/sched/signal.h>
 
@@ -333,8 +334,13 @@ static const struct mm_walk_ops hmm_walk_ops = {
 	.walk_lock = PGWALK_RDLOCK,
 };
 
-/* Fault in one page the way a CPU access of that kind would. */
-static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write)
+/*
+ * Fault in one page the way a CPU access of that kind would. With
+ * @may_unlock the fault may drop the mmap lock to wait (for a userfaultfd
+ * handler, a page lock, I/O): -EAGAIN then says the lock is gone.
+ */
+static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write,
+			  bool may_unlock)
 {
 	unsigned int flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0);
 	struct vm_area_struct *vma = vma_lookup(mm, addr);
@@ -342,7 +348,12 @@ static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write)
 
 	if (!vma)
 		return -EFAULT;
+	if (may_unlock)
+		flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE |
+			 FAULT_FLAG_INTERRUPTIBLE;
 	ret = handle_mm_fault(vma, addr, flags, NULL);
+	if (ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))
+		return -EAGAIN;
 	if (ret & VM_FAULT_OOM)
 		return -ENOMEM;
 	if (ret & VM_FAULT_ERROR)
@@ -350,7 +361,13 @@ static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write)
 	return 0;
 }
 
-static int hmm_walk_range(struct hmm_mirror_range *range, bool fault, bool write)
+/*
+ * Walk [*addr, range->end), faulting where asked. Returns -EAGAIN with the
+ * mmap lock dropped, and *addr where the walk is to go on, when a fault
+ * with @may_unlock gave the lock up.
+ */
+static int hmm_walk_range(struct hmm_mirror_range *range, unsigned long *addr,
+			  bool fault, bool write, bool may_unlock)
 {
 	struct hmm_mirror *mirror = range->mirror;
 	struct hmm_walk hw = {
@@ -358,22 +375,13 @@ static int hmm_walk_range(struct hmm_mirror_range *range, bool fault, bool write
 		.fault = fault,
 		.write = write,
 	};
-	unsigned long addr = range->start, last = 0;
+	unsigned long last = 0;
 	unsigned int refaults = 0;
 	int ret;
 
-	if (!mirror || !mirror->mm)
-		return -EINVAL;
-	if (!PAGE_ALIGNED(range->start) || !PAGE_ALIGNED(range->end) ||
-	    range->start >= range->end)
-		return -EINVAL;
-	/* Nothing of the process lives above its task size. */
-	if (range->end > mirror->mm->task_size)
-		return -EFAULT;
 	mmap_assert_locked(mirror->mm);
-
 	for (;;) {
-		ret = walk_page_range(mirror->mm, addr, range->end, &hmm_walk_ops, &hw);
+		ret = walk_page_range(mirror->mm, *addr, range->end, &hmm_walk_ops, &hw);
 		if (ret != -EBUSY)
 			return ret;
 		/* The walk stopped at hw.fault_addr: fault it in, walk on. */
@@ -383,11 +391,37 @@ static int hmm_walk_range(struct hmm_mirror_range *range, bool fault, bool write
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		last = hw.fault_addr;
-		ret = hmm_walk_fault(mirror->mm, last, write);
+		*addr = last;
+		ret = hmm_walk_fault(mirror->mm, last, write, may_unlock);
 		if (ret)
 			return ret;
-		addr = last;
 	}
+}
+
+static int hmm_range_check(struct hmm_mirror_range *range)
+{
+	struct hmm_mirror *mirror = range->mirror;
+
+	if (!mirror || !mirror->mm)
+		return -EINVAL;
+	if (!PAGE_ALIGNED(range->start) || !PAGE_ALIGNED(range->end) ||
+	    range->start >= range->end)
+		return -EINVAL;
+	/* Nothing of the process lives above its task size. */
+	if (range->end > mirror->mm->task_size)
+		return -EFAULT;
+	return 0;
+}
+
+static int hmm_walk_locked(struct hmm_mirror_range *range, bool fault, bool write)
+{
+	unsigned long addr = range->start;
+	int ret;
+
+	ret = hmm_range_check(range);
+	if (ret)
+		return ret;
+	return hmm_walk_range(range, &addr, fault, write, false);
 }
 
 /**
@@ -406,7 +440,7 @@ static int hmm_walk_range(struct hmm_mirror_range *range, bool fault, bool write
  */
 int hmm_vma_get_pfns(struct hmm_mirror_range *range)
 {
-	return hmm_walk_range(range, false, false);
+	return hmm_walk_locked(range, false, false);
 }
 EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
 
@@ -430,6 +464,61 @@ EXPORT_SYMBOL_GPL(hmm_vma_get_pfns);
  */
 int hmm_vma_fault_pfns(struct hmm_mirror_range *range, bool write)
 {
-	return hmm_walk_range(range, true, write);
+	return hmm_walk_locked(range, true, write);
 }
 EXPORT_SYMBOL_GPL(hmm_vma_fault_pfns);
+
+/**
+ * hmm_vma_fault_pfns_unlocked() - fault in a range, letting faults drop
+ *	the mmap lock
+ * @range: the range, with @range->pfns to fill
+ * @write: fault in write access too, breaking copy-on-write
+ *
+ * Does what hmm_vma_fault_pfns() does, but takes the mmap lock itself
+ * and lets a fault give it up to wait: for a userfaultfd handler thread
+ * to provide the page, for a page lock, for I/O. The walk then takes the
+ * lock again and goes on where it stopped. Entries filled before the lock
+ * was dropped may be stale by the end: the sequence count from
+ * hmm_mirror_read_begin() covers the whole call, so the driver's
+ * hmm_mirror_read_retry() check catches them, and the driver retries the
+ * whole range as it does after any invalidation. A memory range whose
+ * faults must wait in user space (userfaultfd) can only be mirrored this
+ * way: hmm_vma_fault_pfns() faults without retry, and the fault fails.
+ *
+ * Context: Process context, may sleep. The caller must not hold the
+ * mmap_lock of the mirrored mm, keeps the mm's address space alive
+ * (current->mm, or mmget()), and holds a sequence count from
+ * hmm_mirror_read_begin(). Returns with the mmap_lock not held.
+ * Return: what hmm_vma_fault_pfns() returns, and -EINTR when a signal
+ * arrived while a fault waited: the range is then only partly filled,
+ * and the caller returns to user space to let the signal be handled.
+ */
+int hmm_vma_fault_pfns_unlocked(struct hmm_mirror_range *range, bool write)
+{
+	unsigned long addr = range->start;
+	struct mm_struct *mm;
+	int ret;
+
+	ret = hmm_range_check(range);
+	if (ret)
+		return ret;
+	mm = range->mirror->mm;
+	for (;;) {
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		/* The OOM reaper may have emptied the mm while it was unlocked. */
+		if (check_stable_address_space(mm)) {
+			ret = -EFAULT;
+			break;
+		}
+		ret = hmm_walk_range(range, &addr, true, write, true);
+		if (ret != -EAGAIN)
+			break;
+		/* The fault dropped the lock: a signal may be why it woke up. */
+		if (signal_pending(current))
+			return -EINTR;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(hmm_vma_fault_pfns_unlocked);

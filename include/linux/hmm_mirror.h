@@ -29,6 +29,16 @@
  * can then never be installed: either update() runs after the driver
  * unlocked and clears it, or it started before and the retry catches it.
  *
+ * hmm_vma_fault_pfns_unlocked() takes the place of the three locked lines
+ * for memory whose faults may have to drop the mmap lock (userfaultfd):
+ * it takes and releases the lock itself, and the same retry check follows.
+ *
+ * A device that takes pages for exclusive (atomic) access with
+ * make_device_exclusive() hears its own MMU_NOTIFY_EXCLUSIVE as an
+ * update() with @HMM_UPDATE_EXCLUSIVE and its owner, and that update
+ * moves the sequence count too: it must not be caught by a retry check
+ * spanning the driver's own make_device_exclusive() call.
+ *
  * A device write through a WRITE entry is invisible to the CPU page
  * table: the driver dirties the page (folio_mark_dirty()) while the entry
  * is valid, or reclaim may drop what the device wrote.
@@ -165,6 +175,7 @@ struct hmm_mirror_range {
 
 int hmm_vma_get_pfns(struct hmm_mirror_range *range);
 int hmm_vma_fault_pfns(struct hmm_mirror_range *range, bool write);
+int hmm_vma_fault_pfns_unlocked(struct hmm_mirror_range *range, bool write);
 
 /**
  * hmm_mirror_pfn_to_page() - the page of a range entry

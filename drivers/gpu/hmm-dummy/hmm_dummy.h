@@ -23,6 +23,15 @@
  */
 #define HMM_DUMMY_BATCH		64
 
+/*
+ * Tags of a device page table entry (see struct hmm_dummy_file): WRITE
+ * when the device may write the page, EXCLUSIVE (which includes WRITE)
+ * when it has the page for exclusive access. XArray keeps tag 2 for
+ * itself.
+ */
+#define HMM_DUMMY_PT_WRITE	1
+#define HMM_DUMMY_PT_EXCLUSIVE	3
+
 struct hmm_dummy_device;
 struct hmm_dummy_file;
 
@@ -101,11 +110,16 @@ struct hmm_dummy_device {
  * struct hmm_dummy_file - one open file: a mirror of its opener's mm
  * @hdev: the device the file was opened on
  * @mirror: registered on the opener's mm at open, unregistered at close
- * @pt_lock: protects @pt and @counters; the mirror's update() takes it
+ * @pt_lock: protects @pt, @pt_gen and @counters; the mirror's update()
+ *	takes it
  * @pt: the device page table: virtual page number to struct page, the
- *	pointer tagged HMM_DUMMY_PT_WRITE when the device may write
+ *	pointer tagged with HMM_DUMMY_PT_*
+ * @pt_gen: counts the updates the mirror heard, but for the file's own
+ *	exclusive-access ones: an exclusive entry is installed only if it
+ *	did not move since before make_device_exclusive()
  * @counters: what the mirror has seen, reported by HMM_DUMMY_COUNTERS
  * @copy_mode: HMM_DUMMY_COPY_*, who copies this file's migrations
+ * @flags: HMM_DUMMY_FLAG_*, set by HMM_DUMMY_FLAGS
  */
 struct hmm_dummy_file {
 	struct hmm_dummy_device *hdev;
@@ -113,8 +127,10 @@ struct hmm_dummy_file {
 	/* Sleeps: device faults copy pages under it. */
 	struct mutex pt_lock;
 	struct xarray pt;
+	unsigned long pt_gen;
 	struct hmm_dummy_counters counters;
 	u32 copy_mode;
+	u64 flags;
 };
 
 extern unsigned long hmm_dummy_chunk_bytes;
@@ -134,11 +150,18 @@ void hmm_dummy_file_close(struct hmm_dummy_file *hfile);
 int hmm_dummy_cmd_get(struct hmm_dummy_file *hfile, void __user *uarg,
 		      struct hmm_dummy_cmd *cmd);
 int hmm_dummy_cmd_put(void __user *uarg, const struct hmm_dummy_cmd *cmd, int ret);
+int hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
+		       struct page *page, unsigned long tag);
+int hmm_dummy_cmd_read(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd);
 int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
 			unsigned long npages, struct page *const *moved, void *buf,
 			unsigned long *copied);
 long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			    void __user *uarg);
+
+/* hmm_dummy_exclusive.c: exclusive (atomic) device access */
+long hmm_dummy_exclusive_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
+			       void __user *uarg);
 
 /* hmm_dummy_migrate.c: moving pages to and from device memory */
 vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf);

@@ -109,6 +109,8 @@ static long hmm_dummy_ioctl(struct file *file, unsigned int cmd, unsigned long a
 	ret = hmm_dummy_migrate_ioctl(hfile, cmd, uarg);
 	if (ret == -ENOTTY)
 		ret = hmm_dummy_mirror_ioctl(hfile, cmd, uarg);
+	if (ret == -ENOTTY)
+		ret = hmm_dummy_exclusive_ioctl(hfile, cmd, uarg);
 	return ret;
 }
 

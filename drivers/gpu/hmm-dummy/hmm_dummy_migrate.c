@@ -427,6 +427,23 @@ static long cmd_copy_mode(struct hmm_dummy_file *hfile, void __user *uarg)
 	return 0;
 }
 
+/*
+ * FLAGS: the flags come in @npages, as test_hmm takes them. FAIL_ALLOC
+ * would fail the next huge destination allocation once; every page
+ * moves as a base page here, so none is made and the flag just stays.
+ */
+static long cmd_flags(struct hmm_dummy_file *hfile, void __user *uarg)
+{
+	struct hmm_dummy_cmd dcmd;
+
+	if (copy_from_user(&dcmd, uarg, sizeof(dcmd)))
+		return -EFAULT;
+	if (dcmd.npages & ~HMM_DUMMY_FLAG_FAIL_ALLOC)
+		return -EINVAL;
+	WRITE_ONCE(hfile->flags, dcmd.npages);
+	return 0;
+}
+
 static long cmd_inject(struct hmm_dummy_file *hfile, void __user *uarg)
 {
 	struct hmm_dummy_device *hdev = hfile->hdev;
@@ -490,6 +507,8 @@ long hmm_dummy_migrate_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 		return cmd_copy_mode(hfile, uarg);
 	case HMM_DUMMY_INJECT:
 		return cmd_inject(hfile, uarg);
+	case HMM_DUMMY_FLAGS:
+		return cmd_flags(hfile, uarg);
 	case HMM_DUMMY_RELEASE:
 		if (copy_from_user(&dcmd, uarg, sizeof(dcmd)))
 			return -EFAULT;

@@ -32,8 +32,12 @@
 #define HMM_DUMMY_MIN_STALE		8
 #define HMM_DUMMY_STALE_TIMEOUT_MS	1000
 
-/* Tag of a device page table entry the device may write through. */
-#define HMM_DUMMY_PT_WRITE	1
+/* How a device fault reaches the CPU page table. */
+enum hmm_dummy_walk {
+	HMM_DUMMY_WALK_SNAPSHOT,	/* no fault; the caller holds the mmap lock */
+	HMM_DUMMY_WALK_FAULT,		/* fault, the mmap lock taken around the walk */
+	HMM_DUMMY_WALK_FAULT_UNLOCKED,	/* fault, and faults may drop the mmap lock */
+};
 
 static struct hmm_dummy_file *mirror_to_file(struct hmm_mirror *mirror)
 {
@@ -53,6 +57,8 @@ static unsigned int hmm_dummy_event(enum hmm_update_event event)
 		return HMM_DUMMY_EVENT_MIGRATE;
 	case HMM_UPDATE_RELEASE:
 		return HMM_DUMMY_EVENT_RELEASE;
+	case HMM_UPDATE_EXCLUSIVE:
+		return HMM_DUMMY_EVENT_EXCLUSIVE;
 	default:
 		return HMM_DUMMY_EVENT_OTHER;
 	}
@@ -81,6 +87,9 @@ static int hmm_dummy_update(struct hmm_mirror *mirror, const struct hmm_update *
 	else if (!mutex_trylock(&hfile->pt_lock))
 		return -EAGAIN;
 	hfile->counters.invalidations[hmm_dummy_event(update->event)]++;
+	/* Our own make_device_exclusive() must not make itself stale. */
+	if (update->event != HMM_UPDATE_EXCLUSIVE || update->owner != hfile)
+		hfile->pt_gen++;
 	pt_clear(hfile, update->start, update->end);
 	mutex_unlock(&hfile->pt_lock);
 	return 0;
@@ -148,43 +157,81 @@ void hmm_dummy_file_close(struct hmm_dummy_file *hfile)
 	kfree(hfile);
 }
 
+/**
+ * hmm_dummy_pt_store() - set one device page table entry
+ * @hfile: the file
+ * @addr: the virtual address
+ * @page: the page the CPU has there
+ * @tag: 0 or HMM_DUMMY_PT_*
+ *
+ * Context: Process context, with pt_lock held and the entry known to be
+ * current (see hmm_mirror_read_retry()).
+ * Return: 0, or -ENOMEM.
+ */
+int hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
+		       struct page *page, unsigned long tag)
+{
+	void *old;
+
+	lockdep_assert_held(&hfile->pt_lock);
+	/* Reclaim may invalidate, which takes pt_lock: do not enter it. */
+	old = xa_store(&hfile->pt, addr >> PAGE_SHIFT, xa_tag_pointer(page, tag),
+		       GFP_ATOMIC);
+	if (xa_is_err(old))
+		return xa_err(old);
+	if (!old)
+		hfile->counters.mirrored++;
+	return 0;
+}
+
 /* Write a walk's result into the device page table. */
 static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 {
 	unsigned long addr, i = 0;
 	struct page *page;
-	void *entry, *old;
+	int ret;
 
-	lockdep_assert_held(&hfile->pt_lock);
 	for (addr = range->start; addr < range->end; addr += PAGE_SIZE, i++) {
 		page = hmm_mirror_pfn_to_page(range->pfns[i]);
 		if (!page)
 			return -EFAULT;
-		entry = page;
-		if (range->pfns[i] & HMM_MIRROR_PFN_WRITE)
-			entry = xa_tag_pointer(page, HMM_DUMMY_PT_WRITE);
-		/* Reclaim may invalidate, which takes pt_lock: do not enter it. */
-		old = xa_store(&hfile->pt, addr >> PAGE_SHIFT, entry, GFP_ATOMIC);
-		if (xa_is_err(old))
-			return xa_err(old);
-		if (!old)
-			hfile->counters.mirrored++;
+		ret = hmm_dummy_pt_store(hfile, addr, page,
+					 range->pfns[i] & HMM_MIRROR_PFN_WRITE ?
+					 HMM_DUMMY_PT_WRITE : 0);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
 
+/* One walk of @range, of the kind asked for. */
+static int walk_once(struct hmm_mirror_range *range, enum hmm_dummy_walk kind, bool write)
+{
+	struct mm_struct *mm = range->mirror->mm;
+	int ret;
+
+	switch (kind) {
+	case HMM_DUMMY_WALK_SNAPSHOT:
+		return hmm_vma_get_pfns(range);
+	case HMM_DUMMY_WALK_FAULT_UNLOCKED:
+		return hmm_vma_fault_pfns_unlocked(range, write);
+	default:
+		mmap_read_lock(mm);
+		ret = hmm_vma_fault_pfns(range, write);
+		mmap_read_unlock(mm);
+		return ret;
+	}
+}
+
 /*
- * Walk @range (faulting pages in for @write when @fault) and return 0 with
+ * Walk @range (of @kind, faulting pages in for @write) and return 0 with
  * pt_lock held and the walk's result still current: a walk that an
  * invalidation raced with is done again, within the bounds of
- * HMM_DUMMY_MIN_STALE and HMM_DUMMY_STALE_TIMEOUT_MS, then -EBUSY. The
- * caller holds the mmap lock for reading when @mmap_held; else it is
- * taken around each walk.
+ * HMM_DUMMY_MIN_STALE and HMM_DUMMY_STALE_TIMEOUT_MS, then -EBUSY.
  */
 static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range,
-			  bool fault, bool write, bool mmap_held)
+			  enum hmm_dummy_walk kind, bool write)
 {
-	struct mm_struct *mm = hfile->mirror.mm;
 	unsigned int busy = 0, stale = 0;
 	unsigned long deadline = 0;
 	unsigned long seq;
@@ -194,11 +241,7 @@ static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range 
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		seq = hmm_mirror_read_begin(&hfile->mirror);
-		if (!mmap_held)
-			mmap_read_lock(mm);
-		ret = fault ? hmm_vma_fault_pfns(range, write) : hmm_vma_get_pfns(range);
-		if (!mmap_held)
-			mmap_read_unlock(mm);
+		ret = walk_once(range, kind, write);
 		if (ret == -EBUSY && ++busy < HMM_DUMMY_MAX_BUSY) {
 			cond_resched();
 			continue;
@@ -223,7 +266,7 @@ static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range 
  * device page table.
  */
 static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
-			unsigned long end, bool write)
+			unsigned long end, enum hmm_dummy_walk kind, bool write)
 {
 	u64 pfns[HMM_DUMMY_BATCH];
 	struct hmm_mirror_range range = {
@@ -235,7 +278,7 @@ static int mirror_fault(struct hmm_dummy_file *hfile, unsigned long start,
 	};
 	int ret;
 
-	ret = walk_then_lock(hfile, &range, true, write, false);
+	ret = walk_then_lock(hfile, &range, kind, write);
 	if (ret)
 		return ret;
 	hfile->counters.faults++;
@@ -280,7 +323,7 @@ static unsigned long pt_copy_locked(struct hmm_dummy_file *hfile, unsigned long 
 			memcpy_from_page(buf, hmm_dummy_page_data(page), 0, PAGE_SIZE);
 			continue;
 		}
-		if (xa_pointer_tag(entry) != HMM_DUMMY_PT_WRITE)
+		if (!(xa_pointer_tag(entry) & HMM_DUMMY_PT_WRITE))
 			break;
 		memcpy_to_page(hmm_dummy_page_data(page), 0, buf, PAGE_SIZE);
 		pt_mark_written(page);
@@ -342,7 +385,7 @@ int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
 	if (npages > HMM_DUMMY_BATCH)
 		return -EINVAL;
 	mmap_assert_locked(hfile->mirror.mm);
-	ret = walk_then_lock(hfile, &range, false, false, true);
+	ret = walk_then_lock(hfile, &range, HMM_DUMMY_WALK_SNAPSHOT, false);
 	if (ret)
 		return ret;
 	for (n = 0; n < npages && in_device_memory(pfns[n], moved[n]); n++)
@@ -361,7 +404,7 @@ int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
  * the range, is what test_hmm's faults counter does.
  */
 static int mirror_fault_range(struct hmm_dummy_file *hfile, unsigned long start,
-			      unsigned long end, bool write)
+			      unsigned long end, enum hmm_dummy_walk kind, bool write)
 {
 	unsigned long addr, next;
 	int ret;
@@ -370,7 +413,7 @@ static int mirror_fault_range(struct hmm_dummy_file *hfile, unsigned long start,
 		/* Near the top of the address space, addr + batch wraps. */
 		next = end - addr > (HMM_DUMMY_BATCH << PAGE_SHIFT) ?
 		       addr + (HMM_DUMMY_BATCH << PAGE_SHIFT) : end;
-		ret = mirror_fault(hfile, addr, next, write);
+		ret = mirror_fault(hfile, addr, next, kind, write);
 		if (ret)
 			return ret;
 	}
@@ -383,7 +426,7 @@ static int mirror_fault_range(struct hmm_dummy_file *hfile, unsigned long start,
  */
 static int mirror_access(struct hmm_dummy_file *hfile, unsigned long start,
 			 unsigned long npages, unsigned long end, void *buf,
-			 bool write, u64 *faults)
+			 enum hmm_dummy_walk kind, bool write, u64 *faults)
 {
 	unsigned long done = 0;
 	int ret;
@@ -393,7 +436,8 @@ static int mirror_access(struct hmm_dummy_file *hfile, unsigned long start,
 				buf + (done << PAGE_SHIFT), write);
 		if (done == npages)
 			return 0;
-		ret = mirror_fault_range(hfile, start + (done << PAGE_SHIFT), end, write);
+		ret = mirror_fault_range(hfile, start + (done << PAGE_SHIFT), end, kind,
+					 write);
 		if (ret)
 			return ret;
 		(*faults)++;
@@ -418,7 +462,7 @@ static int cmd_check(struct hmm_dummy_file *hfile, const struct hmm_dummy_cmd *c
 }
 
 static int cmd_read_write(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
-			  void *bounce, bool write)
+			  void *bounce, enum hmm_dummy_walk kind, bool write)
 {
 	unsigned long end = cmd->addr + (cmd->npages << PAGE_SHIFT);
 	void __user *uptr = u64_to_user_ptr(cmd->ptr);
@@ -431,7 +475,8 @@ static int cmd_read_write(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cm
 		if (write && copy_from_user(bounce, uptr + (cmd->cpages << PAGE_SHIFT),
 					    n << PAGE_SHIFT))
 			return -EFAULT;
-		ret = mirror_access(hfile, start, n, end, bounce, write, &cmd->faults);
+		ret = mirror_access(hfile, start, n, end, bounce, kind, write,
+				    &cmd->faults);
 		if (ret)
 			return ret;
 		if (!write && copy_to_user(uptr + (cmd->cpages << PAGE_SHIFT), bounce,
@@ -439,6 +484,35 @@ static int cmd_read_write(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cm
 			return -EFAULT;
 	}
 	return 0;
+}
+
+/* A READ or WRITE through a bounce buffer of one batch. */
+static int cmd_bounced(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
+		       enum hmm_dummy_walk kind, bool write)
+{
+	void *bounce;
+	int ret;
+
+	bounce = kvmalloc(HMM_DUMMY_BATCH << PAGE_SHIFT, GFP_KERNEL);
+	if (!bounce)
+		return -ENOMEM;
+	ret = cmd_read_write(hfile, cmd, bounce, kind, write);
+	kvfree(bounce);
+	return ret;
+}
+
+/**
+ * hmm_dummy_cmd_read() - a device read of a command's range into its buffer
+ * @hfile: the file
+ * @cmd: the command, checked by hmm_dummy_cmd_get(); @cmd->cpages counts
+ *	the pages read
+ *
+ * Context: Process context, may sleep; takes the mmap lock.
+ * Return: 0, or a negative errno.
+ */
+int hmm_dummy_cmd_read(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
+{
+	return cmd_bounced(hfile, cmd, HMM_DUMMY_WALK_FAULT, false);
 }
 
 /* What SNAPSHOT reports for one page, in test_hmm's encoding. */
@@ -559,13 +633,13 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			    void __user *uarg)
 {
 	struct hmm_dummy_cmd dcmd;
-	void *bounce;
 	int ret;
 
 	switch (cmd) {
 	case HMM_DUMMY_COUNTERS:
 		return cmd_counters(hfile, uarg);
 	case HMM_DUMMY_READ:
+	case HMM_DUMMY_READ_UNLOCKED:
 	case HMM_DUMMY_WRITE:
 	case HMM_DUMMY_SNAPSHOT:
 		break;
@@ -576,14 +650,11 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 	ret = hmm_dummy_cmd_get(hfile, uarg, &dcmd);
 	if (ret)
 		return ret;
-	if (cmd == HMM_DUMMY_SNAPSHOT) {
+	if (cmd == HMM_DUMMY_SNAPSHOT)
 		ret = cmd_snapshot(hfile, &dcmd);
-	} else {
-		bounce = kvmalloc(HMM_DUMMY_BATCH << PAGE_SHIFT, GFP_KERNEL);
-		if (!bounce)
-			return -ENOMEM;
-		ret = cmd_read_write(hfile, &dcmd, bounce, cmd == HMM_DUMMY_WRITE);
-		kvfree(bounce);
-	}
+	else if (cmd == HMM_DUMMY_READ_UNLOCKED)
+		ret = cmd_bounced(hfile, &dcmd, HMM_DUMMY_WALK_FAULT_UNLOCKED, false);
+	else
+		ret = cmd_bounced(hfile, &dcmd, HMM_DUMMY_WALK_FAULT, cmd == HMM_DUMMY_WRITE);
 	return hmm_dummy_cmd_put(uarg, &dcmd, ret);
 }

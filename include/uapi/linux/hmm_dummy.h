@@ -62,6 +62,40 @@ struct hmm_dummy_cmd {
 #define HMM_DUMMY_RELEASE	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x07, struct hmm_dummy_cmd)
 
 /*
+ * EXCLUSIVE takes the range's pages for exclusive (atomic) device access
+ * with make_device_exclusive(): the CPU page table keeps a
+ * device-exclusive entry, the device page table a writable entry marked
+ * exclusive, and the first CPU access takes the page back, which clears
+ * the mark. The range must be anonymous private memory the caller may
+ * write (else EFAULT, EOPNOTSUPP for other memory); its data is then
+ * read into @ptr through the device page table, and @cpages counts the
+ * pages read. CHECK_EXCLUSIVE fails with EPERM while any page of the
+ * range is still marked exclusive; @cpages counts those pages.
+ */
+#define HMM_DUMMY_EXCLUSIVE	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x05, struct hmm_dummy_cmd)
+#define HMM_DUMMY_CHECK_EXCLUSIVE	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x06, struct hmm_dummy_cmd)
+
+/*
+ * FLAGS sets this file's flags to @npages (the other fields are
+ * ignored); EINVAL for an unknown bit. FAIL_ALLOC makes the next
+ * allocation of a huge destination fail once, in either direction, so
+ * that the migration falls back to base pages. hmm_dummy moves every
+ * page as a base page today (a THP is split first), so it makes no huge
+ * allocation and the flag stays set: a migration then behaves as the
+ * fallback would, with every page moved and its data intact.
+ */
+#define HMM_DUMMY_FLAGS		_IOWR(HMM_DUMMY_IOC_MAGIC, 0x08, struct hmm_dummy_cmd)
+#define HMM_DUMMY_FLAG_FAIL_ALLOC	(1ULL << 0)
+
+/*
+ * READ_UNLOCKED is READ whose faults may drop the mmap lock to wait:
+ * memory registered with userfaultfd is read once a handler thread has
+ * provided its pages. A signal while a fault waits ends the command with
+ * EINTR; @cpages counts the pages read before it.
+ */
+#define HMM_DUMMY_READ_UNLOCKED	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x09, struct hmm_dummy_cmd)
+
+/*
  * SNAPSHOT values, one byte per page; the same as lib/test_hmm_uapi.h.
  * PMD and PUD are or-ed in when the page is mapped by a huge entry.
  */
@@ -85,7 +119,8 @@ enum {
 	HMM_DUMMY_EVENT_MIGRATE,	/* page migration */
 	HMM_DUMMY_EVENT_RELEASE,	/* the mm is being torn down */
 	HMM_DUMMY_EVENT_OTHER,
-	HMM_DUMMY_NR_EVENTS = 8,
+	HMM_DUMMY_EVENT_EXCLUSIVE,	/* a device takes exclusive access */
+	HMM_DUMMY_NR_EVENTS = 8,	/* room for more, layout unchanged */
 };
 
 /**
