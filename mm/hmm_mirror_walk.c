@@ -335,22 +335,20 @@ static const struct mm_walk_ops hmm_walk_ops = {
 };
 
 /*
- * Fault in one page the way a CPU access of that kind would. With
- * @may_unlock the fault may drop the mmap lock to wait (for a userfaultfd
- * handler, a page lock, I/O): -EAGAIN then says the lock is gone.
+ * Fault in one page the way a CPU access of that kind would, with the
+ * caller's @extra fault flags. With FAULT_FLAG_ALLOW_RETRY the fault may
+ * drop the mmap lock to wait (for a userfaultfd handler, a page lock,
+ * I/O): -EAGAIN then says the lock is gone.
  */
 static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write,
-			  bool may_unlock)
+			  unsigned int extra)
 {
-	unsigned int flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0);
+	unsigned int flags = FAULT_FLAG_REMOTE | (write ? FAULT_FLAG_WRITE : 0) | extra;
 	struct vm_area_struct *vma = vma_lookup(mm, addr);
 	vm_fault_t ret;
 
 	if (!vma)
 		return -EFAULT;
-	if (may_unlock)
-		flags |= FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE |
-			 FAULT_FLAG_INTERRUPTIBLE;
 	ret = handle_mm_fault(vma, addr, flags, NULL);
 	if (ret & (VM_FAULT_RETRY | VM_FAULT_COMPLETED))
 		return -EAGAIN;
@@ -361,13 +359,28 @@ static int hmm_walk_fault(struct mm_struct *mm, unsigned long addr, bool write,
 	return 0;
 }
 
-/*
- * Walk [*addr, range->end), faulting where asked. Returns -EAGAIN with the
- * mmap lock dropped, and *addr where the walk is to go on, when a fault
- * with @may_unlock gave the lock up.
+/**
+ * struct hmm_walk_cursor - where a walk stands, kept across faults that
+ *	drop the mmap lock
+ * @addr: where the walk goes on
+ * @last: the address of the last fault
+ * @refaults: faults in a row at @last
+ * @fault_flags: added to each fault; FAULT_FLAG_TRIED only to the next
  */
-static int hmm_walk_range(struct hmm_mirror_range *range, unsigned long *addr,
-			  bool fault, bool write, bool may_unlock)
+struct hmm_walk_cursor {
+	unsigned long addr;
+	unsigned long last;
+	unsigned int refaults;
+	unsigned int fault_flags;
+};
+
+/*
+ * Walk [cur->addr, range->end), faulting where asked. Returns -EAGAIN
+ * with the mmap lock dropped, and @cur telling where to go on, when a
+ * fault allowed to retry gave the lock up.
+ */
+static int hmm_walk_range(struct hmm_mirror_range *range, struct hmm_walk_cursor *cur,
+			  bool fault, bool write)
 {
 	struct hmm_mirror *mirror = range->mirror;
 	struct hmm_walk hw = {
@@ -375,26 +388,25 @@ static int hmm_walk_range(struct hmm_mirror_range *range, unsigned long *addr,
 		.fault = fault,
 		.write = write,
 	};
-	unsigned long last = 0;
-	unsigned int refaults = 0;
 	int ret;
 
 	mmap_assert_locked(mirror->mm);
 	for (;;) {
-		ret = walk_page_range(mirror->mm, *addr, range->end, &hmm_walk_ops, &hw);
+		ret = walk_page_range(mirror->mm, cur->addr, range->end, &hmm_walk_ops, &hw);
 		if (ret != -EBUSY)
 			return ret;
 		/* The walk stopped at hw.fault_addr: fault it in, walk on. */
-		refaults = hw.fault_addr == last ? refaults + 1 : 0;
-		if (refaults > HMM_WALK_MAX_REFAULTS)
+		cur->refaults = hw.fault_addr == cur->last ? cur->refaults + 1 : 0;
+		if (cur->refaults > HMM_WALK_MAX_REFAULTS)
 			return -EBUSY;
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		last = hw.fault_addr;
-		*addr = last;
-		ret = hmm_walk_fault(mirror->mm, last, write, may_unlock);
+		cur->last = hw.fault_addr;
+		cur->addr = hw.fault_addr;
+		ret = hmm_walk_fault(mirror->mm, cur->last, write, cur->fault_flags);
 		if (ret)
 			return ret;
+		cur->fault_flags &= ~FAULT_FLAG_TRIED;
 	}
 }
 
@@ -415,13 +427,13 @@ static int hmm_range_check(struct hmm_mirror_range *range)
 
 static int hmm_walk_locked(struct hmm_mirror_range *range, bool fault, bool write)
 {
-	unsigned long addr = range->start;
+	struct hmm_walk_cursor cur = { .addr = range->start };
 	int ret;
 
 	ret = hmm_range_check(range);
 	if (ret)
 		return ret;
-	return hmm_walk_range(range, &addr, fault, write, false);
+	return hmm_walk_range(range, &cur, fault, write);
 }
 
 /**
@@ -489,13 +501,20 @@ EXPORT_SYMBOL_GPL(hmm_vma_fault_pfns);
  * mmap_lock of the mirrored mm, keeps the mm's address space alive
  * (current->mm, or mmget()), and holds a sequence count from
  * hmm_mirror_read_begin(). Returns with the mmap_lock not held.
- * Return: what hmm_vma_fault_pfns() returns, and -EINTR when a signal
+ * Return: what hmm_vma_fault_pfns() returns; -EFAULT also when the mm
+ * is being torn down (the OOM reaper emptied it); -EINTR when a signal
  * arrived while a fault waited: the range is then only partly filled,
- * and the caller returns to user space to let the signal be handled.
+ * and the caller returns to user space to let the signal be handled
+ * (with -ERESTARTSYS if a restart is harmless), as it does when the mmap
+ * lock could not be taken for a fatal signal.
  */
 int hmm_vma_fault_pfns_unlocked(struct hmm_mirror_range *range, bool write)
 {
-	unsigned long addr = range->start;
+	struct hmm_walk_cursor cur = {
+		.addr = range->start,
+		.fault_flags = FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_KILLABLE |
+			       FAULT_FLAG_INTERRUPTIBLE,
+	};
 	struct mm_struct *mm;
 	int ret;
 
@@ -511,9 +530,14 @@ int hmm_vma_fault_pfns_unlocked(struct hmm_mirror_range *range, bool write)
 			ret = -EFAULT;
 			break;
 		}
-		ret = hmm_walk_range(range, &addr, true, write, true);
+		ret = hmm_walk_range(range, &cur, true, write);
 		if (ret != -EAGAIN)
 			break;
+		/*
+		 * The fault is tried again, as the CPU's would be: it then
+		 * waits for a page lock rather than drop the mmap lock again.
+		 */
+		cur.fault_flags |= FAULT_FLAG_TRIED;
 		/* The fault dropped the lock: a signal may be why it woke up. */
 		if (signal_pending(current))
 			return -EINTR;

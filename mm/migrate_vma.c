@@ -79,7 +79,7 @@ struct migrate_vma_state {
 	struct folio *fault_folio;
 };
 
-static void add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
+static void migrate_vma_add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
 {
 	mv->dst[mv->npages] = 0;
 	mv->src[mv->npages++] = mpfn;
@@ -87,30 +87,30 @@ static void add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
 		mv->cpages++;
 }
 
-static bool core_copies(const struct migrate_vma_state *mv)
+static bool migrate_vma_core_copies(const struct migrate_vma_state *mv)
 {
 	return mv->ops->flags & MIGRATE_VMA_CORE_COPY;
 }
 
-static bool skips_system(const struct migrate_vma_state *mv)
+static bool migrate_vma_skips_system(const struct migrate_vma_state *mv)
 {
 	return mv->ops->flags & MIGRATE_VMA_SKIP_SYSTEM;
 }
 
 /* Lock a source without waiting; the faulting folio is locked already. */
-static bool lock_source(const struct migrate_vma_state *mv, struct folio *folio)
+static bool migrate_vma_lock_source(const struct migrate_vma_state *mv, struct folio *folio)
 {
 	return folio == mv->fault_folio || folio_trylock(folio);
 }
 
-static void unlock_source(const struct migrate_vma_state *mv, struct folio *folio)
+static void migrate_vma_unlock_source(const struct migrate_vma_state *mv, struct folio *folio)
 {
 	if (folio != mv->fault_folio)
 		folio_unlock(folio);
 }
 
 /* A device-private page the caller may move: its own, unless skipped. */
-static bool owns_device_page(const struct migrate_vma_state *mv, struct page *page)
+static bool migrate_vma_owns_device_page(const struct migrate_vma_state *mv, struct page *page)
 {
 	return !(mv->ops->flags & MIGRATE_VMA_SKIP_DEVICE) && mv->ops->pgmap_owner &&
 		page_pgmap(page)->owner == mv->ops->pgmap_owner;
@@ -120,32 +120,32 @@ static bool owns_device_page(const struct migrate_vma_state *mv, struct page *pa
  * An address without a page can be given one, but only in anonymous
  * memory: anything else is backed by a file the page would not be part of.
  */
-static unsigned long empty_entry(const struct migrate_vma_state *mv,
-				 struct vm_area_struct *vma)
+static unsigned long migrate_vma_empty_entry(const struct migrate_vma_state *mv,
+					     struct vm_area_struct *vma)
 {
-	return vma_is_anonymous(vma) && !skips_system(mv) ? MIGRATE_PFN_MIGRATE : 0;
+	return vma_is_anonymous(vma) && !migrate_vma_skips_system(mv) ? MIGRATE_PFN_MIGRATE : 0;
 }
 
-static int collect_hole(unsigned long start, unsigned long end, int depth,
-			struct mm_walk *walk)
+static int migrate_vma_collect_hole(unsigned long start, unsigned long end, int depth,
+				    struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
 	unsigned long addr;
 
 	for (addr = start; addr < end; addr += PAGE_SIZE)
-		add_entry(mv, empty_entry(mv, walk->vma));
+		migrate_vma_add_entry(mv, migrate_vma_empty_entry(mv, walk->vma));
 	return 0;
 }
 
-static void skip_range(struct migrate_vma_state *mv, unsigned long start,
-		       unsigned long end)
+static void migrate_vma_skip_range(struct migrate_vma_state *mv, unsigned long start,
+				   unsigned long end)
 {
 	for (; start < end; start += PAGE_SIZE)
-		add_entry(mv, 0);
+		migrate_vma_add_entry(mv, 0);
 }
 
 /* A swap pte: only the caller's own device-private pages can move. */
-static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
+static unsigned long migrate_vma_collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
 {
 	softleaf_t entry = softleaf_from_pte(pte);
 	unsigned long mpfn;
@@ -154,8 +154,8 @@ static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
 	if (!softleaf_is_device_private(entry))
 		return 0;
 	page = softleaf_to_page(entry);
-	/* Device-private THPs are not supported: see pmd_has_nothing_to_take(). */
-	if (!owns_device_page(mv, page) || folio_test_large(page_folio(page)))
+	/* Device-private THPs are not supported: see migrate_vma_pmd_has_nothing_to_take(). */
+	if (!migrate_vma_owns_device_page(mv, page) || folio_test_large(page_folio(page)))
 		return 0;
 	/* The mapping holds a reference, and the pte lock holds the mapping. */
 	folio_get(page_folio(page));
@@ -169,8 +169,8 @@ static unsigned long collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
  * The entry for one pte, called under the pte lock. A large folio is not
  * recorded but handed back in @large, with a reference, to be split.
  */
-static unsigned long collect_pte(struct migrate_vma_state *mv, unsigned long addr,
-				 pte_t pte, struct folio **large)
+static unsigned long migrate_vma_collect_pte(struct migrate_vma_state *mv, unsigned long addr,
+					     pte_t pte, struct folio **large)
 {
 	struct vm_area_struct *vma = mv->vma;
 	struct folio *folio;
@@ -178,15 +178,15 @@ static unsigned long collect_pte(struct migrate_vma_state *mv, unsigned long add
 	unsigned long mpfn;
 
 	if (pte_none(pte))
-		return empty_entry(mv, vma);
+		return migrate_vma_empty_entry(mv, vma);
 	if (!pte_present(pte))
-		return collect_swap_pte(mv, pte);
-	if (skips_system(mv))
+		return migrate_vma_collect_swap_pte(mv, pte);
+	if (migrate_vma_skips_system(mv))
 		return 0;
 
 	page = vm_normal_page(vma, addr, pte);
 	if (!page)	/* the zero page can be replaced like an empty entry */
-		return is_zero_pfn(pte_pfn(pte)) ? empty_entry(mv, vma) : 0;
+		return is_zero_pfn(pte_pfn(pte)) ? migrate_vma_empty_entry(mv, vma) : 0;
 	folio = page_folio(page);
 	/* File pages belong to their file, KSM pages to several places. */
 	if (!folio_test_anon(folio) || folio_test_ksm(folio) ||
@@ -205,10 +205,10 @@ static unsigned long collect_pte(struct migrate_vma_state *mv, unsigned long add
 
 /*
  * Split a large folio met while collecting, so that its pages can move one
- * by one. Consumes the reference collect_pte() took. Collect may hold the
+ * by one. Consumes the reference migrate_vma_collect_pte() took. Collect may hold the
  * locks of pages already unmapped, so it does not wait for this one.
  */
-static bool split_large_folio(struct folio *folio)
+static bool migrate_vma_split_large_folio(struct folio *folio)
 {
 	bool split = false;
 
@@ -221,7 +221,7 @@ static bool split_large_folio(struct folio *folio)
 }
 
 /* The migration entry that stands for @pte, a present or device-private pte. */
-static pte_t migration_pte(pte_t pte, struct page *page, bool exclusive)
+static pte_t migrate_vma_migration_pte(pte_t pte, struct page *page, bool exclusive)
 {
 	unsigned long pfn = page_to_pfn(page);
 	swp_entry_t entry;
@@ -267,15 +267,16 @@ static pte_t migration_pte(pte_t pte, struct page *page, bool exclusive)
  * mapped elsewhere too (after fork). Returns the entry to record: LOCKED
  * added when the page is unmapped here, 0 when it may be pinned.
  */
-static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_walk *walk,
-				      pte_t *ptep, unsigned long addr, unsigned long mpfn)
+static unsigned long migrate_vma_unmap_in_collect(struct migrate_vma_state *mv,
+						  struct mm_walk *walk, pte_t *ptep,
+						  unsigned long addr, unsigned long mpfn)
 {
 	struct page *page = migrate_pfn_to_page(mpfn);
 	struct folio *folio = page_folio(page);
 	bool exclusive;
 	pte_t pte;
 
-	if (!lock_source(mv, folio))
+	if (!migrate_vma_lock_source(mv, folio))
 		return mpfn;	/* prepare tries again */
 	pte = ptep_get(ptep);
 	if (pte_present(pte))
@@ -285,14 +286,14 @@ static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_wa
 	if (exclusive && folio_try_share_anon_rmap_pte(folio, page)) {
 		/* Maybe pinned by GUP: the page stays, mapped as it was. */
 		set_pte_at(walk->mm, addr, ptep, pte);
-		unlock_source(mv, folio);
+		migrate_vma_unlock_source(mv, folio);
 		folio_put(folio);
 		return 0;
 	}
 	if (pte_present(pte) && pte_dirty(pte))
 		folio_mark_dirty(folio);
 	/* Still counted in the rss, as a migration entry is. */
-	set_pte_at(walk->mm, addr, ptep, migration_pte(pte, page, exclusive));
+	set_pte_at(walk->mm, addr, ptep, migrate_vma_migration_pte(pte, page, exclusive));
 	folio_remove_rmap_pte(folio, page, walk->vma);
 	/* Munlock left a reference in this CPU's batch: not a pin. */
 	if (walk->vma->vm_flags & VM_LOCKED)
@@ -309,8 +310,8 @@ static unsigned long unmap_in_collect(struct migrate_vma_state *mv, struct mm_wa
  * those ptes under the mmap read lock (MADV_DONTNEED, uffd write-protect)
  * finds no present pte there and would flush nothing itself.
  */
-static void flush_unmapped(struct migrate_vma_state *mv, struct vm_area_struct *vma,
-			   unsigned long end)
+static void migrate_vma_flush_unmapped(struct migrate_vma_state *mv, struct vm_area_struct *vma,
+				       unsigned long end)
 {
 	if (mv->flush_from >= end)
 		return;
@@ -318,23 +319,23 @@ static void flush_unmapped(struct migrate_vma_state *mv, struct vm_area_struct *
 	mv->flush_from = ULONG_MAX;
 }
 
-static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
-			     struct mm_walk *walk)
+static int migrate_vma_collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+					 struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
 	unsigned long mpfn;
 
-	mpfn = collect_pte(mv, addr, ptep_get(ptep), &mv->large);
+	mpfn = migrate_vma_collect_pte(mv, addr, ptep_get(ptep), &mv->large);
 	if (mv->large) {
-		flush_unmapped(mv, walk->vma, addr);
+		migrate_vma_flush_unmapped(mv, walk->vma, addr);
 		return 1;	/* stop here: split it, then walk on */
 	}
 	if (mpfn & MIGRATE_PFN_VALID)
-		mpfn = unmap_in_collect(mv, walk, ptep, addr, mpfn);
-	add_entry(mv, mpfn);
+		mpfn = migrate_vma_unmap_in_collect(mv, walk, ptep, addr, mpfn);
+	migrate_vma_add_entry(mv, mpfn);
 	/* The walker drops the pte lock at the end of each page table. */
 	if (next == mv->collect_end || IS_ALIGNED(next, PMD_SIZE))
-		flush_unmapped(mv, walk->vma, next);
+		migrate_vma_flush_unmapped(mv, walk->vma, next);
 	return 0;
 }
 
@@ -345,11 +346,11 @@ static int collect_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next
  * would be the caller's own if it made any: the phases move order-0
  * device pages only, so such a THP stays where it is, whole.
  */
-static bool pmd_has_nothing_to_take(struct migrate_vma_state *mv, pmd_t pmd)
+static bool migrate_vma_pmd_has_nothing_to_take(struct migrate_vma_state *mv, pmd_t pmd)
 {
 	if (pmd_is_device_private_entry(pmd))
 		return true;
-	return skips_system(mv) && (pmd_trans_huge(pmd) || pmd_is_migration_entry(pmd));
+	return migrate_vma_skips_system(mv) && (pmd_trans_huge(pmd) || pmd_is_migration_entry(pmd));
 }
 
 /*
@@ -357,8 +358,8 @@ static bool pmd_has_nothing_to_take(struct migrate_vma_state *mv, pmd_t pmd)
  * it. Where the migration has nothing to take, record the pages as
  * staying and keep the mapping whole.
  */
-static int collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
-			     struct mm_walk *walk)
+static int migrate_vma_collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
+					 struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
 	spinlock_t *ptl;	/* the PMD lock, held while reading a huge PMD */
@@ -367,19 +368,19 @@ static int collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next
 	if (!pmd_leaf(pmdp_get_lockless(pmdp)) && pmd_present(pmdp_get_lockless(pmdp)))
 		return 0;	/* a page table, or nothing: walk on */
 	ptl = pmd_lock(walk->mm, pmdp);
-	keep = pmd_has_nothing_to_take(mv, pmdp_get(pmdp));
+	keep = migrate_vma_pmd_has_nothing_to_take(mv, pmdp_get(pmdp));
 	spin_unlock(ptl);
 	if (!keep)
 		return 0;
-	skip_range(mv, addr, next);
+	migrate_vma_skip_range(mv, addr, next);
 	walk->action = ACTION_CONTINUE;
 	return 0;
 }
 
-static const struct mm_walk_ops collect_walk_ops = {
-	.pmd_entry = collect_pmd_entry,
-	.pte_entry = collect_pte_entry,
-	.pte_hole = collect_hole,
+static const struct mm_walk_ops migrate_vma_collect_walk_ops = {
+	.pmd_entry = migrate_vma_collect_pmd_entry,
+	.pte_entry = migrate_vma_collect_pte_entry,
+	.pte_hole = migrate_vma_collect_hole,
 	.walk_lock = PGWALK_RDLOCK,
 };
 
@@ -389,7 +390,7 @@ static const struct mm_walk_ops collect_walk_ops = {
  * Pages that lock at once are unmapped on the way; large folios are
  * split.
  */
-static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
+static void migrate_vma_phase_collect(struct migrate_vma_state *mv, unsigned long end)
 {
 	unsigned long addr = mv->start, split_at = ULONG_MAX;
 	struct mmu_notifier_range range;
@@ -401,30 +402,31 @@ static void phase_collect(struct migrate_vma_state *mv, unsigned long end)
 	mmu_notifier_invalidate_range_start(&range);
 	while (addr < end) {
 		mv->large = NULL;
-		walk_page_range(mv->vma->vm_mm, addr, end, &collect_walk_ops, mv);
+		walk_page_range(mv->vma->vm_mm, addr, end, &migrate_vma_collect_walk_ops, mv);
 		addr = mv->start + (mv->npages << PAGE_SHIFT);
 		if (!mv->large)
 			break;
 		/* Split a large folio once; if it will not, leave the page. */
-		if (addr != split_at && split_large_folio(mv->large)) {
+		if (addr != split_at && migrate_vma_split_large_folio(mv->large)) {
 			split_at = addr;
 			continue;
 		}
 		if (addr == split_at)
 			folio_put(mv->large);
-		add_entry(mv, 0);
+		migrate_vma_add_entry(mv, 0);
 		addr += PAGE_SIZE;
 	}
 	/* The callbacks cover every address; this only guards the arrays. */
-	skip_range(mv, mv->start + (mv->npages << PAGE_SHIFT), end);
+	migrate_vma_skip_range(mv, mv->start + (mv->npages << PAGE_SHIFT), end);
 	mmu_notifier_invalidate_range_end(&range);
 }
 
 /* Release a source page the core holds: unlock it, give it back to the LRU. */
-static void release_source(struct migrate_vma_state *mv, struct folio *folio, bool locked)
+static void migrate_vma_release_source(struct migrate_vma_state *mv, struct folio *folio,
+				       bool locked)
 {
 	if (locked)
-		unlock_source(mv, folio);
+		migrate_vma_unlock_source(mv, folio);
 	if (folio_is_zone_device(folio))
 		folio_put(folio);
 	else if (locked)
@@ -433,7 +435,7 @@ static void release_source(struct migrate_vma_state *mv, struct folio *folio, bo
 		folio_put(folio);
 }
 
-static void give_up(struct migrate_vma_state *mv, unsigned long i)
+static void migrate_vma_give_up(struct migrate_vma_state *mv, unsigned long i)
 {
 	if (mv->src[i] & MIGRATE_PFN_MIGRATE)
 		mv->cpages--;
@@ -445,17 +447,17 @@ static void give_up(struct migrate_vma_state *mv, unsigned long i)
  * unmapped it (the mmap lock of migrate_vma() keeps its anon_vma alive;
  * eviction unmaps nothing before the unmap phase), release it.
  */
-static void give_up_locked(struct migrate_vma_state *mv, unsigned long i,
-			   struct folio *folio, bool isolated)
+static void migrate_vma_give_up_locked(struct migrate_vma_state *mv, unsigned long i,
+				       struct folio *folio, bool isolated)
 {
 	if (mv->vma)
 		remove_migration_ptes(folio, folio, 0);
-	unlock_source(mv, folio);
+	migrate_vma_unlock_source(mv, folio);
 	if (isolated)
 		folio_putback_lru(folio);
 	else
 		folio_put(folio);
-	give_up(mv, i);
+	migrate_vma_give_up(mv, i);
 }
 
 /*
@@ -463,8 +465,8 @@ static void give_up_locked(struct migrate_vma_state *mv, unsigned long i,
  * A page that is not mapped (any more) has nothing to evict from: a CPU
  * fault that moved it already may still hold a reference, say.
  */
-static bool hold_anon_vma(struct migrate_vma_state *mv, unsigned long i,
-			  struct folio *folio)
+static bool migrate_vma_hold_anon_vma(struct migrate_vma_state *mv, unsigned long i,
+				      struct folio *folio)
 {
 	mv->anon_vmas[i] = folio_get_anon_vma(folio);
 	return mv->anon_vmas[i];
@@ -476,7 +478,7 @@ static bool hold_anon_vma(struct migrate_vma_state *mv, unsigned long i,
  * Device-private pages cannot be pinned, and the fault path holds a
  * reference of its own while it migrates one, so they are not checked.
  */
-static bool folio_is_pinned(struct folio *folio)
+static bool migrate_vma_folio_pinned(struct folio *folio)
 {
 	if (folio_is_device_private(folio))
 		return false;
@@ -489,7 +491,7 @@ static bool folio_is_pinned(struct folio *folio)
  * rather than waited for: two migrations of overlapping ranges would
  * otherwise wait on each other.
  */
-static void phase_prepare(struct migrate_vma_state *mv)
+static void migrate_vma_phase_prepare(struct migrate_vma_state *mv)
 {
 	bool drained = false;
 	struct folio *folio;
@@ -500,9 +502,9 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		if (!(mv->src[i] & MIGRATE_PFN_VALID))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
-		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !lock_source(mv, folio)) {
-			release_source(mv, folio, false);
-			give_up(mv, i);
+		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !migrate_vma_lock_source(mv, folio)) {
+			migrate_vma_release_source(mv, folio, false);
+			migrate_vma_give_up(mv, i);
 			continue;
 		}
 		/*
@@ -511,13 +513,13 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		 */
 		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && mv->vma &&
 		    folio_is_device_private(folio) && !folio_mapped(folio)) {
-			release_source(mv, folio, true);
-			give_up(mv, i);
+			migrate_vma_release_source(mv, folio, true);
+			migrate_vma_give_up(mv, i);
 			continue;
 		}
 		mv->src[i] |= MIGRATE_PFN_LOCKED;
-		if (mv->anon_vmas && !hold_anon_vma(mv, i, folio)) {
-			give_up_locked(mv, i, folio, false);
+		if (mv->anon_vmas && !migrate_vma_hold_anon_vma(mv, i, folio)) {
+			migrate_vma_give_up_locked(mv, i, folio, false);
 			continue;
 		}
 		if (folio_is_zone_device(folio))
@@ -529,7 +531,7 @@ static void phase_prepare(struct migrate_vma_state *mv)
 			drained = true;
 		}
 		if (!folio_isolate_lru(folio)) {
-			give_up_locked(mv, i, folio, false);
+			migrate_vma_give_up_locked(mv, i, folio, false);
 			continue;
 		}
 		/* The isolation holds a reference of its own. */
@@ -539,12 +541,12 @@ static void phase_prepare(struct migrate_vma_state *mv)
 		 * may hold a reference to a folio on the LRU too: drain once
 		 * before taking it for a pin.
 		 */
-		if (folio_is_pinned(folio) && !drained) {
+		if (migrate_vma_folio_pinned(folio) && !drained) {
 			lru_add_drain_all();
 			drained = true;
 		}
-		if (folio_is_pinned(folio))
-			give_up_locked(mv, i, folio, true);
+		if (migrate_vma_folio_pinned(folio))
+			migrate_vma_give_up_locked(mv, i, folio, true);
 	}
 }
 
@@ -553,7 +555,7 @@ static void phase_prepare(struct migrate_vma_state *mv)
  * one TLB flush for all of them. A page that is still mapped afterwards,
  * or pinned meanwhile, gets its mappings back and is given up.
  */
-static void phase_unmap(struct migrate_vma_state *mv)
+static void migrate_vma_phase_unmap(struct migrate_vma_state *mv)
 {
 	struct folio *folio;
 	unsigned long i;
@@ -572,16 +574,16 @@ static void phase_unmap(struct migrate_vma_state *mv)
 		if (!(mv->src[i] & MIGRATE_PFN_VALID))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
-		if (!folio_mapped(folio) && !folio_is_pinned(folio))
+		if (!folio_mapped(folio) && !migrate_vma_folio_pinned(folio))
 			continue;
 		remove_migration_ptes(folio, folio, 0);
-		release_source(mv, folio, true);
-		give_up(mv, i);
+		migrate_vma_release_source(mv, folio, true);
+		migrate_vma_give_up(mv, i);
 	}
 }
 
 /* The pte of a page that fills an empty entry. */
-static pte_t new_page_pte(struct vm_area_struct *vma, struct page *page)
+static pte_t migrate_vma_new_page_pte(struct vm_area_struct *vma, struct page *page)
 {
 	bool write = vma->vm_flags & VM_WRITE;
 	swp_entry_t entry;
@@ -601,7 +603,7 @@ static pte_t new_page_pte(struct vm_area_struct *vma, struct page *page)
 }
 
 /* Make the page table of @addr, so that the walker reaches its pte. */
-static bool alloc_page_table(struct mm_struct *mm, unsigned long addr)
+static bool migrate_vma_alloc_page_table(struct mm_struct *mm, unsigned long addr)
 {
 	p4d_t *p4dp;
 	pud_t *pudp;
@@ -618,7 +620,7 @@ static bool alloc_page_table(struct mm_struct *mm, unsigned long addr)
 }
 
 /*
- * Empty entries waiting for their pte in phase_pages() carry
+ * Empty entries waiting for their pte in migrate_vma_phase_pages() carry
  * MIGRATE_PFN_LOCKED in @src, which an entry without a source page has no
  * other use for: the one walk that installs them clears it on success.
  * Every source page the core holds carries the same bit, so an entry is
@@ -626,13 +628,13 @@ static bool alloc_page_table(struct mm_struct *mm, unsigned long addr)
  */
 #define MIGRATE_VMA_PENDING	MIGRATE_PFN_LOCKED
 
-static bool insert_pending(unsigned long mpfn)
+static bool migrate_vma_insert_pending(unsigned long mpfn)
 {
 	return (mpfn & (MIGRATE_PFN_VALID | MIGRATE_VMA_PENDING)) == MIGRATE_VMA_PENDING;
 }
 
-static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
-			    struct mm_walk *walk)
+static int migrate_vma_insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+					struct mm_walk *walk)
 {
 	struct migrate_vma_state *mv = walk->private;
 	unsigned long i = (addr - mv->start) >> PAGE_SHIFT;
@@ -640,7 +642,7 @@ static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 	pte_t old = ptep_get(ptep);
 	struct folio *folio;
 
-	if (!insert_pending(mv->src[i]))
+	if (!migrate_vma_insert_pending(mv->src[i]))
 		return 0;
 	/* Someone faulted a page in since collect, or will handle the fault. */
 	if (check_stable_address_space(walk->mm) || userfaultfd_missing(vma) ||
@@ -654,15 +656,15 @@ static int insert_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 	folio_get(folio);	/* the mapping's reference */
 	if (pte_present(old))
 		ptep_clear_flush(vma, addr, ptep);
-	set_pte_at(walk->mm, addr, ptep, new_page_pte(vma, &folio->page));
+	set_pte_at(walk->mm, addr, ptep, migrate_vma_new_page_pte(vma, &folio->page));
 	update_mmu_cache(vma, addr, ptep);
 	mv->src[i] &= ~MIGRATE_VMA_PENDING;
 	return 0;
 }
 
 /* The walker maps a huge pmd (the huge zero page) with ptes first. */
-static const struct mm_walk_ops insert_walk_ops = {
-	.pte_entry = insert_pte_entry,
+static const struct mm_walk_ops migrate_vma_insert_walk_ops = {
+	.pte_entry = migrate_vma_insert_pte_entry,
 	.walk_lock = PGWALK_RDLOCK,
 };
 
@@ -671,17 +673,17 @@ static const struct mm_walk_ops insert_walk_ops = {
  * an anonymous fault would map it: the page tables, the anon_vma and the
  * memcg charge, all of which may sleep, so not under the pte lock.
  */
-static bool prepare_insert(struct migrate_vma_state *mv, unsigned long addr,
-			   struct page *page)
+static bool migrate_vma_prepare_insert(struct migrate_vma_state *mv, unsigned long addr,
+				       struct page *page)
 {
 	struct vm_area_struct *vma = mv->vma;
 
-	if (core_copies(mv)) {
+	if (migrate_vma_core_copies(mv)) {
 		if (is_device_private_page(page))
 			return false;
 		clear_highpage(page);
 	}
-	if (!alloc_page_table(vma->vm_mm, addr) || anon_vma_prepare(vma) ||
+	if (!migrate_vma_alloc_page_table(vma->vm_mm, addr) || anon_vma_prepare(vma) ||
 	    mem_cgroup_charge(page_folio(page), vma->vm_mm, GFP_KERNEL))
 		return false;
 	/* The data must be visible before the pte is. */
@@ -694,8 +696,8 @@ static bool prepare_insert(struct migrate_vma_state *mv, unsigned long addr,
  * notification (a zero page there may be mirrored). An entry whose pte
  * changed since collect fails.
  */
-static void insert_pages(struct migrate_vma_state *mv, unsigned long first,
-			 unsigned long last)
+static void migrate_vma_insert_pages(struct migrate_vma_state *mv, unsigned long first,
+				     unsigned long last)
 {
 	unsigned long start = mv->start + (first << PAGE_SHIFT);
 	unsigned long end = mv->start + ((last + 1) << PAGE_SHIFT);
@@ -705,11 +707,11 @@ static void insert_pages(struct migrate_vma_state *mv, unsigned long first,
 	mmu_notifier_range_init_owner(&range, MMU_NOTIFY_MIGRATE, 0, mv->vma->vm_mm,
 				      start, end, mv->ops->pgmap_owner);
 	mmu_notifier_invalidate_range_start(&range);
-	walk_page_range(mv->vma->vm_mm, start, end, &insert_walk_ops, mv);
+	walk_page_range(mv->vma->vm_mm, start, end, &migrate_vma_insert_walk_ops, mv);
 	mmu_notifier_invalidate_range_end(&range);
 
 	for (i = first; i <= last; i++) {
-		if (!insert_pending(mv->src[i]))
+		if (!migrate_vma_insert_pending(mv->src[i]))
 			continue;
 		mv->src[i] &= ~(MIGRATE_VMA_PENDING | MIGRATE_PFN_MIGRATE);
 		mv->cpages--;
@@ -721,7 +723,7 @@ static void insert_pages(struct migrate_vma_state *mv, unsigned long first,
  * driver's free list: clear what folio_migrate_flags() would add to, so
  * that a page once mlocked cannot come back both active and unevictable.
  */
-static void clear_lru_flags(struct folio *folio)
+static void migrate_vma_clear_lru_flags(struct folio *folio)
 {
 	folio_clear_active(folio);
 	folio_clear_unevictable(folio);
@@ -730,8 +732,8 @@ static void clear_lru_flags(struct folio *folio)
 }
 
 /* Move the metadata of one unmapped, locked source folio to @dst. */
-static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
-		       struct folio *dst)
+static bool migrate_vma_move_folio(struct migrate_vma_state *mv, struct folio *src,
+				   struct folio *dst)
 {
 	bool private = folio_is_device_private(src) || folio_is_device_private(dst);
 	int extra = 0, tries = MIGRATE_VMA_REF_TRIES;
@@ -749,10 +751,10 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
 	 */
 	if (folio_test_writeback(src))
 		return false;
-	if (core_copies(mv) && (private || folio_mc_copy(dst, src)))
+	if (migrate_vma_core_copies(mv) && (private || folio_mc_copy(dst, src)))
 		return false;
 	if (folio_is_device_private(dst))
-		clear_lru_flags(dst);
+		migrate_vma_clear_lru_flags(dst);
 	do {
 		/*
 		 * Whoever else holds a passing reference to a device-private
@@ -783,7 +785,7 @@ static bool move_folio(struct migrate_vma_state *mv, struct folio *src,
  * destinations of the empty entries in one walk. An entry that fails
  * loses MIGRATE_PFN_MIGRATE; finalize then restores its source.
  */
-static void phase_pages(struct migrate_vma_state *mv)
+static void migrate_vma_phase_pages(struct migrate_vma_state *mv)
 {
 	unsigned long i, first = ULONG_MAX, last = 0;
 	struct page *page, *newpage;
@@ -797,9 +799,9 @@ static void phase_pages(struct migrate_vma_state *mv)
 		if (!newpage)
 			ok = false;
 		else if (page)
-			ok = move_folio(mv, page_folio(page), page_folio(newpage));
+			ok = migrate_vma_move_folio(mv, page_folio(page), page_folio(newpage));
 		else
-			ok = prepare_insert(mv, mv->start + (i << PAGE_SHIFT), newpage);
+			ok = migrate_vma_prepare_insert(mv, mv->start + (i << PAGE_SHIFT), newpage);
 		if (!ok) {
 			mv->src[i] &= ~MIGRATE_PFN_MIGRATE;
 			mv->cpages--;
@@ -810,11 +812,11 @@ static void phase_pages(struct migrate_vma_state *mv)
 		}
 	}
 	if (first != ULONG_MAX)
-		insert_pages(mv, first, last);
+		migrate_vma_insert_pages(mv, first, last);
 }
 
-static int poison_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
-			    struct mm_walk *walk)
+static int migrate_vma_poison_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+					struct mm_walk *walk)
 {
 	struct folio *folio = walk->private;
 	softleaf_t entry = softleaf_from_pte(ptep_get(ptep));
@@ -827,8 +829,8 @@ static int poison_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
 	return 0;
 }
 
-static const struct mm_walk_ops poison_walk_ops = {
-	.pte_entry = poison_pte_entry,
+static const struct mm_walk_ops migrate_vma_poison_walk_ops = {
+	.pte_entry = migrate_vma_poison_pte_entry,
 	.walk_lock = PGWALK_RDLOCK,
 };
 
@@ -837,14 +839,15 @@ static const struct mm_walk_ops poison_walk_ops = {
  * VMA raises SIGBUS from now on. Replaces the migration entry there with
  * a poison marker; mappings elsewhere get the page back in finalize.
  */
-static void poison_address(struct migrate_vma_state *mv, unsigned long addr,
-			   struct folio *folio)
+static void migrate_vma_poison_address(struct migrate_vma_state *mv, unsigned long addr,
+				       struct folio *folio)
 {
-	walk_page_range(mv->vma->vm_mm, addr, addr + PAGE_SIZE, &poison_walk_ops, folio);
+	walk_page_range(mv->vma->vm_mm, addr, addr + PAGE_SIZE, &migrate_vma_poison_walk_ops,
+			folio);
 }
 
 /* Release a destination page that was not used, or the driver's reference. */
-static void release_destination(struct folio *folio)
+static void migrate_vma_release_destination(struct folio *folio)
 {
 	folio_unlock(folio);
 	folio_put(folio);
@@ -854,7 +857,7 @@ static void release_destination(struct folio *folio)
  * Phase 5: map the destination where the move succeeded and the source
  * again where it failed, then unlock and release every page.
  */
-static void phase_finalize(struct migrate_vma_state *mv)
+static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 {
 	struct folio *src, *dst;
 	struct page *newpage;
@@ -866,52 +869,52 @@ static void phase_finalize(struct migrate_vma_state *mv)
 		dst = newpage ? page_folio(newpage) : NULL;
 		moved = mv->src[i] & MIGRATE_PFN_MIGRATE;
 		if (!(mv->src[i] & MIGRATE_PFN_VALID)) {
-			/* An empty entry: insert_pages() mapped dst, if moved. */
+			/* An empty entry: migrate_vma_insert_pages() mapped dst, if moved. */
 			if (dst)
-				release_destination(dst);
+				migrate_vma_release_destination(dst);
 			continue;
 		}
 		src = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (!moved && dst) {
-			release_destination(dst);
+			migrate_vma_release_destination(dst);
 			dst = NULL;
 		}
 		if (!moved && mv->vma && (mv->dst[i] & MIGRATE_PFN_ERROR) &&
 		    folio_is_device_private(src))
-			poison_address(mv, mv->start + (i << PAGE_SHIFT), src);
+			migrate_vma_poison_address(mv, mv->start + (i << PAGE_SHIFT), src);
 
 		if (dst && !folio_is_zone_device(dst))
 			folio_add_lru(dst);
 		remove_migration_ptes(src, dst ?: src, 0);
 		if (!moved) {
-			release_source(mv, src, true);
+			migrate_vma_release_source(mv, src, true);
 			continue;
 		}
 		/* Mapped nowhere now: this frees it, or the fault's put does. */
-		unlock_source(mv, src);
+		migrate_vma_unlock_source(mv, src);
 		folio_put(src);
-		release_destination(dst);
+		migrate_vma_release_destination(dst);
 	}
 }
 
 /* Phases 2 to 5, with the driver's callbacks between them. */
-static void run_phases(struct migrate_vma_state *mv, unsigned long end, void *private)
+static void migrate_vma_run_phases(struct migrate_vma_state *mv, unsigned long end, void *private)
 {
 	if (mv->cpages)
-		phase_prepare(mv);
+		migrate_vma_phase_prepare(mv);
 	if (mv->cpages)
-		phase_unmap(mv);
+		migrate_vma_phase_unmap(mv);
 	if (mv->cpages) {
 		mv->ops->alloc_and_copy(mv->vma, mv->src, mv->dst, mv->start, end,
 					private);
-		phase_pages(mv);
+		migrate_vma_phase_pages(mv);
 		mv->ops->finalize_and_map(mv->vma, mv->src, mv->dst, mv->start, end,
 					  private);
 	}
-	phase_finalize(mv);
+	migrate_vma_phase_finalize(mv);
 }
 
-static bool ops_valid(const struct migrate_vma_ops *ops)
+static bool migrate_vma_ops_valid(const struct migrate_vma_ops *ops)
 {
 	return ops && ops->alloc_and_copy && ops->finalize_and_map &&
 		!(ops->flags & ~(MIGRATE_VMA_CORE_COPY | MIGRATE_VMA_SKIP_SYSTEM |
@@ -924,7 +927,7 @@ static int migrate_vma_range(struct migrate_vma_state *mv, unsigned long end,
 {
 	struct vm_area_struct *vma = mv->vma;
 
-	if (!ops_valid(mv->ops) || !vma || !mv->src || !mv->dst)
+	if (!migrate_vma_ops_valid(mv->ops) || !vma || !mv->src || !mv->dst)
 		return -EINVAL;
 	if (!PAGE_ALIGNED(mv->start) || !PAGE_ALIGNED(end) || mv->start >= end ||
 	    mv->start < vma->vm_start || end > vma->vm_end)
@@ -934,8 +937,8 @@ static int migrate_vma_range(struct migrate_vma_state *mv, unsigned long end,
 		return -EINVAL;
 	mmap_assert_locked(vma->vm_mm);
 
-	phase_collect(mv, end);
-	run_phases(mv, end, private);
+	migrate_vma_phase_collect(mv, end);
+	migrate_vma_run_phases(mv, end, private);
 	return 0;
 }
 
@@ -1026,7 +1029,7 @@ int migrate_vma_fault(const struct migrate_vma_ops *ops, struct vm_fault *vmf,
 EXPORT_SYMBOL_GPL(migrate_vma_fault);
 
 /* Take the pages named in @src as the sources; skip the ones not usable. */
-static void evict_collect(struct migrate_vma_state *mv, unsigned long npages)
+static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned long npages)
 {
 	struct folio *folio;
 	struct page *page;
@@ -1075,13 +1078,13 @@ int migrate_vma_evict(const struct migrate_vma_ops *ops, unsigned long *src,
 	};
 	unsigned long i;
 
-	if (!ops_valid(ops) || ops->flags || !ops->pgmap_owner || !src || !dst)
+	if (!migrate_vma_ops_valid(ops) || ops->flags || !ops->pgmap_owner || !src || !dst)
 		return -EINVAL;
 	mv.anon_vmas = kcalloc(npages, sizeof(*mv.anon_vmas), GFP_KERNEL);
 	if (!mv.anon_vmas)
 		return -ENOMEM;
-	evict_collect(&mv, npages);
-	run_phases(&mv, npages << PAGE_SHIFT, private);
+	migrate_vma_evict_collect(&mv, npages);
+	migrate_vma_run_phases(&mv, npages << PAGE_SHIFT, private);
 	for (i = 0; i < npages; i++)
 		if (mv.anon_vmas[i])
 			put_anon_vma(mv.anon_vmas[i]);

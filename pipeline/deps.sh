@@ -5,7 +5,7 @@
 
 PKGS="build-essential ccache qemu-system-x86 busybox-static
 flex bison bc cpio kmod xz-utils libelf-dev libssl-dev codespell
-python3 perl git rsync debian-archive-keyring"
+python3 perl git rsync debian-archive-keyring python3-sphinx python3-yaml"
 
 missing=
 for p in $PKGS; do

@@ -52,6 +52,7 @@ check)
 	prepare
 	stage apply "$P/apply.sh"
 	stage checkpatch "$P/checkpatch.sh"
+	stage docs "$P/docs.sh"
 	stage bisect "$P/bisect.sh"
 	stage warnings "$P/warnings.sh"
 	stage build-check "$P/build.sh" check "$(cat "$OUT/applied-head")"

@@ -84,10 +84,11 @@ enum hmm_update_event {
  * @blockable: false when the callback must not sleep (the OOM reaper):
  *	it may then return -EAGAIN instead of waiting for a lock
  * @owner: for @HMM_UPDATE_MIGRATE, the pgmap owner that started the
- *	migration; a driver may leave the entries of its own migrations in
- *	place, but still takes the lock hmm_mirror_read_retry() is called
- *	under: the retry protocol relies on update() taking it after the
- *	sequence count moved
+ *	migration; for @HMM_UPDATE_EXCLUSIVE, the owner passed to
+ *	make_device_exclusive(). A driver may leave the entries of its own
+ *	migrations in place, but still takes the lock
+ *	hmm_mirror_read_retry() is called under: the retry protocol relies
+ *	on update() taking it after the sequence count moved
  */
 struct hmm_update {
 	unsigned long start;

@@ -110,13 +110,15 @@ struct hmm_dummy_device {
  * struct hmm_dummy_file - one open file: a mirror of its opener's mm
  * @hdev: the device the file was opened on
  * @mirror: registered on the opener's mm at open, unregistered at close
- * @pt_lock: protects @pt, @pt_gen and @counters; the mirror's update()
- *	takes it
+ * @pt_lock: protects @pt, @counters and the excl_ fields; the mirror's
+ *	update() takes it
  * @pt: the device page table: virtual page number to struct page, the
  *	pointer tagged with HMM_DUMMY_PT_*
- * @pt_gen: counts the updates the mirror heard, but for the file's own
- *	exclusive-access ones: an exclusive entry is installed only if it
- *	did not move since before make_device_exclusive()
+ * @exclusive_lock: one EXCLUSIVE command of the file at a time
+ * @excl_addr: the page an EXCLUSIVE command is taking, under @pt_lock
+ * @excl_taking: @excl_addr is valid, under @pt_lock
+ * @excl_stale: an invalidation covered @excl_addr since it was set, under
+ *	@pt_lock: the exclusive entry must not be installed
  * @counters: what the mirror has seen, reported by HMM_DUMMY_COUNTERS
  * @copy_mode: HMM_DUMMY_COPY_*, who copies this file's migrations
  * @flags: HMM_DUMMY_FLAG_*, set by HMM_DUMMY_FLAGS
@@ -127,7 +129,11 @@ struct hmm_dummy_file {
 	/* Sleeps: device faults copy pages under it. */
 	struct mutex pt_lock;
 	struct xarray pt;
-	unsigned long pt_gen;
+	/* Sleeps: held across make_device_exclusive(). */
+	struct mutex exclusive_lock;
+	unsigned long excl_addr;
+	bool excl_taking;
+	bool excl_stale;
 	struct hmm_dummy_counters counters;
 	u32 copy_mode;
 	u64 flags;
@@ -160,6 +166,7 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			    void __user *uarg);
 
 /* hmm_dummy_exclusive.c: exclusive (atomic) device access */
+void hmm_dummy_exclusive_update(struct hmm_dummy_file *hfile, const struct hmm_update *update);
 long hmm_dummy_exclusive_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			       void __user *uarg);
 

@@ -11,10 +11,11 @@
  *
  * make_device_exclusive() returns the page locked, and the device's
  * entry must be installed before the page is unlocked and only if no
- * invalidation came in between: unmapping does not wait for the page
- * lock. The mirror's sequence count cannot tell, since the call's own
- * invalidation moves it; the file's pt_gen, which update() moves for all
- * but the file's own exclusive-access invalidations, can.
+ * invalidation of the page came in between: unmapping does not wait for
+ * the page lock. The mirror's sequence count cannot tell, since the
+ * call's own invalidation moves it. Instead the file says which page it
+ * is taking, and its update() marks the try stale when an invalidation
+ * other than the file's own exclusive-access one covers that page.
  */
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -26,23 +27,42 @@
 /* Tries of one page that invalidations made stale, in a row. */
 #define HMM_DUMMY_EXCLUSIVE_TRIES	16
 
-static unsigned long pt_gen_read(struct hmm_dummy_file *hfile)
+/**
+ * hmm_dummy_exclusive_update() - tell a page being taken of an update
+ * @hfile: the file
+ * @update: the update its mirror heard
+ *
+ * Context: Called by the mirror's update() with pt_lock held.
+ */
+void hmm_dummy_exclusive_update(struct hmm_dummy_file *hfile, const struct hmm_update *update)
 {
-	unsigned long gen;
+	unsigned long addr = hfile->excl_addr;
 
+	lockdep_assert_held(&hfile->pt_lock);
+	if (!hfile->excl_taking || addr < update->start || addr >= update->end)
+		return;
+	/* Our own make_device_exclusive() must not make itself stale. */
+	if (update->event == HMM_UPDATE_EXCLUSIVE && update->owner == hfile)
+		return;
+	hfile->excl_stale = true;
+}
+
+static void excl_track(struct hmm_dummy_file *hfile, unsigned long addr, bool taking)
+{
 	mutex_lock(&hfile->pt_lock);
-	gen = hfile->pt_gen;
+	hfile->excl_addr = addr;
+	hfile->excl_taking = taking;
+	hfile->excl_stale = false;
 	mutex_unlock(&hfile->pt_lock);
-	return gen;
 }
 
 /*
  * Make the page at @addr present, writable and in RAM, as
- * make_device_exclusive() wants it: then its own lookup has nothing to
- * fault, and every invalidation it meets is its own or a racing one.
- * Faulting there would invalidate too (a copy-on-write break, a page of
- * ours coming back, the device-exclusive entry of an earlier try given
- * back to the CPU), and the try would always be stale.
+ * make_device_exclusive() wants it, so that its own lookup has nothing
+ * to fault: a fault there invalidates the page (a copy-on-write break, a
+ * page of ours coming back, the device-exclusive entry of an earlier try
+ * given back to the CPU) and makes the try stale. A PMD-mapped THP is
+ * still split by the call, which makes its first try stale.
  */
 static int exclusive_prefault(struct hmm_dummy_file *hfile, unsigned long addr)
 {
@@ -64,6 +84,26 @@ static int exclusive_prefault(struct hmm_dummy_file *hfile, unsigned long addr)
 }
 
 /*
+ * Install the exclusive entry for @page at @addr unless the try went
+ * stale. The mmap lock is still held, as is the page lock: fork() would
+ * fail to give back an entry whose page lock it cannot take.
+ */
+static int exclusive_install(struct hmm_dummy_file *hfile, unsigned long addr,
+			     struct page *page)
+{
+	int ret;
+
+	mutex_lock(&hfile->pt_lock);
+	if (hfile->excl_stale)
+		ret = -EAGAIN;
+	else
+		ret = hmm_dummy_pt_store(hfile, addr, page, HMM_DUMMY_PT_EXCLUSIVE);
+	hfile->excl_taking = false;
+	mutex_unlock(&hfile->pt_lock);
+	return ret;
+}
+
+/*
  * Take the page at @addr for exclusive access: 0 once the device page
  * table holds it, -EAGAIN when an invalidation made the try stale.
  */
@@ -72,36 +112,45 @@ static int exclusive_try(struct hmm_dummy_file *hfile, unsigned long addr)
 	struct mm_struct *mm = hfile->mirror.mm;
 	struct folio *folio;
 	struct page *page;
-	unsigned long gen;
 	int ret;
 
 	ret = exclusive_prefault(hfile, addr);
 	if (ret)
 		return ret;
-	gen = pt_gen_read(hfile);
+	/* The store under the page lock then needs no allocation. */
+	ret = xa_reserve(&hfile->pt, addr >> PAGE_SHIFT, GFP_KERNEL);
+	if (ret)
+		return ret;
+	excl_track(hfile, addr, true);
 	/*
-	 * An invalidation that moved pt_gen before it was read may still be
-	 * changing the CPU page table: wait until every one in progress is
-	 * over. A later one moves pt_gen again.
+	 * An invalidation of the page that started before it was tracked
+	 * may still be changing the CPU page table: wait until every one in
+	 * progress is over. A later one marks the try stale.
 	 */
 	hmm_mirror_read_begin(&hfile->mirror);
 
-	if (mmap_read_lock_killable(mm))
-		return -EINTR;
+	if (mmap_read_lock_killable(mm)) {
+		ret = -EINTR;
+		goto out_untrack;
+	}
 	page = make_device_exclusive(mm, addr, hfile, &folio);
-	mmap_read_unlock(mm);
-	if (IS_ERR(page))
-		return PTR_ERR(page);
-
-	mutex_lock(&hfile->pt_lock);
-	if (hfile->pt_gen == gen)
-		ret = hmm_dummy_pt_store(hfile, addr, page, HMM_DUMMY_PT_EXCLUSIVE);
-	else
-		ret = -EAGAIN;
-	mutex_unlock(&hfile->pt_lock);
+	if (IS_ERR(page)) {
+		ret = PTR_ERR(page);
+		mmap_read_unlock(mm);
+		goto out_untrack;
+	}
+	ret = exclusive_install(hfile, addr, page);
 	/* From here a CPU access can take the page back. */
 	folio_unlock(folio);
 	folio_put(folio);
+	mmap_read_unlock(mm);
+	goto out_release;
+
+out_untrack:
+	excl_track(hfile, 0, false);
+out_release:
+	/* Frees the slot unless an entry was stored in it. */
+	xa_release(&hfile->pt, addr >> PAGE_SHIFT);
 	return ret;
 }
 
@@ -120,18 +169,21 @@ static int exclusive_page(struct hmm_dummy_file *hfile, unsigned long addr)
 
 /*
  * EXCLUSIVE: take every page, then read them through the device page
- * table. A page the CPU took back meanwhile is read all the same.
+ * table. A page the CPU took back meanwhile is read all the same. One
+ * command of the file at a time: the file tracks one page being taken.
  */
 static int cmd_exclusive(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
 {
 	unsigned long addr, end = cmd->addr + (cmd->npages << PAGE_SHIFT);
-	int ret;
+	int ret = 0;
 
-	for (addr = cmd->addr; addr < end; addr += PAGE_SIZE) {
+	if (mutex_lock_killable(&hfile->exclusive_lock))
+		return -EINTR;
+	for (addr = cmd->addr; !ret && addr < end; addr += PAGE_SIZE)
 		ret = exclusive_page(hfile, addr);
-		if (ret)
-			return ret;
-	}
+	mutex_unlock(&hfile->exclusive_lock);
+	if (ret)
+		return ret;
 	return hmm_dummy_cmd_read(hfile, cmd);
 }
 

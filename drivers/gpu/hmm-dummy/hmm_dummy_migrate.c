@@ -48,13 +48,13 @@ struct hmm_dummy_migration {
 	bool nomem;
 };
 
-static unsigned long batch_pages(unsigned long start, unsigned long end)
+static unsigned long pages_between(unsigned long start, unsigned long end)
 {
 	return (end - start) >> PAGE_SHIFT;
 }
 
 /* The fault injected for @addr of the migration's mm, if any. */
-static u32 injected(struct hmm_dummy_migration *m, unsigned long addr)
+static u32 injected_kind(struct hmm_dummy_migration *m, unsigned long addr)
 {
 	struct hmm_dummy_injection *inj = &m->inject;
 
@@ -63,7 +63,7 @@ static u32 injected(struct hmm_dummy_migration *m, unsigned long addr)
 	return HMM_DUMMY_INJECT_NONE;
 }
 
-static unsigned long locked_dst(struct page *page)
+static unsigned long locked_dst_entry(struct page *page)
 {
 	return migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_LOCKED;
 }
@@ -73,8 +73,8 @@ static unsigned long locked_dst(struct page *page)
  * stands for a device that uses system memory: the page is a system page,
  * filled with a marker so that a copy the core skipped would show.
  */
-static struct page *device_dst(struct hmm_dummy_migration *m, bool core_copy,
-			       struct vm_area_struct *vma, unsigned long addr)
+static struct page *alloc_device_dst(struct hmm_dummy_migration *m, bool core_copy,
+				     struct vm_area_struct *vma, unsigned long addr)
 {
 	struct page *page;
 
@@ -96,7 +96,7 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 	unsigned long i, addr;
 	struct page *spage, *dpage;
 
-	for (i = 0; i < batch_pages(start, end); i++) {
+	for (i = 0; i < pages_between(start, end); i++) {
 		if (!(src[i] & MIGRATE_PFN_MIGRATE))
 			continue;
 		spage = migrate_pfn_to_page(src[i]);
@@ -104,9 +104,9 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 		if (spage && is_device_private_page(spage))
 			continue;
 		addr = start + (i << PAGE_SHIFT);
-		if (injected(m, addr) == HMM_DUMMY_INJECT_ALLOC_FAIL)
+		if (injected_kind(m, addr) == HMM_DUMMY_INJECT_ALLOC_FAIL)
 			continue;
-		dpage = device_dst(m, core_copy, vma, addr);
+		dpage = alloc_device_dst(m, core_copy, vma, addr);
 		if (!dpage) {
 			m->nomem = true;
 			continue;
@@ -114,7 +114,7 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 		/* An empty entry gets the zeroed page as it is. */
 		if (!core_copy && spage)
 			copy_highpage(hmm_dummy_page_data(dpage), spage);
-		dst[i] = locked_dst(dpage);
+		dst[i] = locked_dst_entry(dpage);
 	}
 }
 
@@ -133,12 +133,12 @@ static void to_device_core_copy(struct vm_area_struct *vma, const unsigned long 
 }
 
 /* The destination of a device page coming back to RAM, or an error. */
-static unsigned long system_dst(struct hmm_dummy_migration *m, struct vm_area_struct *vma,
-				unsigned long addr, struct page *spage)
+static unsigned long alloc_system_dst(struct hmm_dummy_migration *m, struct vm_area_struct *vma,
+				      unsigned long addr, struct page *spage)
 {
 	struct page *dpage;
 
-	switch (injected(m, addr)) {
+	switch (injected_kind(m, addr)) {
 	case HMM_DUMMY_INJECT_PFN_ERROR:
 		return MIGRATE_PFN_ERROR;
 	case HMM_DUMMY_INJECT_ALLOC_FAIL:
@@ -157,7 +157,7 @@ static unsigned long system_dst(struct hmm_dummy_migration *m, struct vm_area_st
 	}
 	lock_page(dpage);
 	copy_highpage(dpage, hmm_dummy_page_data(spage));
-	return locked_dst(dpage);
+	return locked_dst_entry(dpage);
 }
 
 static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned long *src,
@@ -168,14 +168,14 @@ static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 	struct page *spage;
 	unsigned long i;
 
-	for (i = 0; i < batch_pages(start, end); i++) {
+	for (i = 0; i < pages_between(start, end); i++) {
 		spage = migrate_pfn_to_page(src[i]);
 		/* Only pages of this device move back; system pages stay. */
 		if (!(src[i] & MIGRATE_PFN_MIGRATE) || !spage ||
 		    !is_device_private_page(spage))
 			continue;
 		/* Evicting, there is no VMA and start is 0. */
-		dst[i] = system_dst(m, vma, start + (i << PAGE_SHIFT), spage);
+		dst[i] = alloc_system_dst(m, vma, start + (i << PAGE_SHIFT), spage);
 	}
 }
 
@@ -184,14 +184,14 @@ static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
  * lock does not keep MADV_DONTNEED away, so an entry made here could
  * outlive the page. Note what moved, for the read back and the counts.
  */
-static void note_moved(struct vm_area_struct *vma, const unsigned long *src,
-		       const unsigned long *dst, unsigned long start,
+static void record_moved_pages(struct vm_area_struct *vma, const unsigned long *src,
+			       const unsigned long *dst, unsigned long start,
 		       unsigned long end, void *private)
 {
 	struct hmm_dummy_migration *m = private;
 	unsigned long i;
 
-	for (i = 0; i < batch_pages(start, end); i++) {
+	for (i = 0; i < pages_between(start, end); i++) {
 		m->moved[i] = NULL;
 		if ((src[i] & MIGRATE_PFN_MIGRATE) && (dst[i] & MIGRATE_PFN_VALID)) {
 			m->moved[i] = migrate_pfn_to_page(dst[i]);
@@ -220,7 +220,7 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 {
 	struct migrate_vma_ops ops = {
 		.alloc_and_copy = to_system_alloc_and_copy,
-		.finalize_and_map = note_moved,
+		.finalize_and_map = record_moved_pages,
 		.pgmap_owner = m->hdev,
 	};
 
@@ -297,7 +297,7 @@ unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long
  * Both directions need [start, end) covered by VMAs the process can read,
  * as test_hmm does; check it all before moving anything.
  */
-static int check_vmas(struct mm_struct *mm, unsigned long start, unsigned long end)
+static int require_readable_vmas(struct mm_struct *mm, unsigned long start, unsigned long end)
 {
 	struct vm_area_struct *vma;
 
@@ -317,7 +317,7 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 	bool core_copy = READ_ONCE(hfile->copy_mode) == HMM_DUMMY_COPY_CORE;
 	struct migrate_vma_ops ops = {
 		.alloc_and_copy = core_copy ? to_device_core_copy : to_device_driver_copy,
-		.finalize_and_map = note_moved,
+		.finalize_and_map = record_moved_pages,
 		.pgmap_owner = hfile->hdev,
 		.flags = MIGRATE_VMA_SKIP_DEVICE | (core_copy ? MIGRATE_VMA_CORE_COPY : 0),
 	};
@@ -326,7 +326,7 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 	ret = migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
 	if (ret)
 		return ret;
-	return hmm_dummy_read_back(hfile, start, batch_pages(start, end), m->moved,
+	return hmm_dummy_read_back(hfile, start, pages_between(start, end), m->moved,
 				   buf, copied);
 }
 
@@ -348,7 +348,7 @@ static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migratio
 	vma = vma_lookup(mm, start);
 	if (!vma || !(vma->vm_flags & VM_READ)) {
 		mmap_read_unlock(mm);
-		return -EINVAL;		/* the range changed since check_vmas() */
+		return -EINVAL;		/* the range changed since require_readable_vmas() */
 	}
 	*next = min3(end, vma->vm_end, start + (HMM_DUMMY_BATCH << PAGE_SHIFT));
 	if (to_device)
@@ -377,7 +377,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 	int ret;
 
 	mmap_read_lock(mm);
-	ret = check_vmas(mm, start, end);
+	ret = require_readable_vmas(mm, start, end);
 	mmap_read_unlock(mm);
 	if (ret)
 		return ret;
@@ -391,7 +391,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 	for (; start < end; start = next) {
 		done = 0;
 		ret = migrate_batch(hfile, m, to_device, start, end, buf, &next, &done);
-		n = batch_pages(start, next);
+		n = pages_between(start, next);
 		if (to_device && copy_to_user(u64_to_user_ptr(cmd->ptr) +
 					      (cmd->cpages << PAGE_SHIFT),
 					      buf, done << PAGE_SHIFT))

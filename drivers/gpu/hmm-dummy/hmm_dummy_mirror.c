@@ -44,7 +44,7 @@ static struct hmm_dummy_file *mirror_to_file(struct hmm_mirror *mirror)
 	return container_of(mirror, struct hmm_dummy_file, mirror);
 }
 
-static unsigned int hmm_dummy_event(enum hmm_update_event event)
+static unsigned int event_counter_index(enum hmm_update_event event)
 {
 	switch (event) {
 	case HMM_UPDATE_UNMAP:
@@ -86,10 +86,8 @@ static int hmm_dummy_update(struct hmm_mirror *mirror, const struct hmm_update *
 		mutex_lock(&hfile->pt_lock);
 	else if (!mutex_trylock(&hfile->pt_lock))
 		return -EAGAIN;
-	hfile->counters.invalidations[hmm_dummy_event(update->event)]++;
-	/* Our own make_device_exclusive() must not make itself stale. */
-	if (update->event != HMM_UPDATE_EXCLUSIVE || update->owner != hfile)
-		hfile->pt_gen++;
+	hfile->counters.invalidations[event_counter_index(update->event)]++;
+	hmm_dummy_exclusive_update(hfile, update);
 	pt_clear(hfile, update->start, update->end);
 	mutex_unlock(&hfile->pt_lock);
 	return 0;
@@ -130,6 +128,7 @@ struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev)
 		return ERR_PTR(-ENOMEM);
 	hfile->hdev = hdev;
 	mutex_init(&hfile->pt_lock);
+	mutex_init(&hfile->exclusive_lock);
 	xa_init(&hfile->pt);
 	hfile->mirror.ops = &hmm_dummy_mirror_ops;
 
@@ -205,7 +204,7 @@ static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 }
 
 /* One walk of @range, of the kind asked for. */
-static int walk_once(struct hmm_mirror_range *range, enum hmm_dummy_walk kind, bool write)
+static int walk_range_once(struct hmm_mirror_range *range, enum hmm_dummy_walk kind, bool write)
 {
 	struct mm_struct *mm = range->mirror->mm;
 	int ret;
@@ -241,7 +240,7 @@ static int walk_then_lock(struct hmm_dummy_file *hfile, struct hmm_mirror_range 
 		if (fatal_signal_pending(current))
 			return -EINTR;
 		seq = hmm_mirror_read_begin(&hfile->mirror);
-		ret = walk_once(range, kind, write);
+		ret = walk_range_once(range, kind, write);
 		if (ret == -EBUSY && ++busy < HMM_DUMMY_MAX_BUSY) {
 			cond_resched();
 			continue;
@@ -445,7 +444,7 @@ static int mirror_access(struct hmm_dummy_file *hfile, unsigned long start,
 }
 
 /* The checks every command on the mirrored mm starts with. */
-static int cmd_check(struct hmm_dummy_file *hfile, const struct hmm_dummy_cmd *cmd)
+static int cmd_validate(struct hmm_dummy_file *hfile, const struct hmm_dummy_cmd *cmd)
 {
 	if (!cmd->npages || !PAGE_ALIGNED(cmd->addr))
 		return -EINVAL;
@@ -487,8 +486,8 @@ static int cmd_read_write(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cm
 }
 
 /* A READ or WRITE through a bounce buffer of one batch. */
-static int cmd_bounced(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
-		       enum hmm_dummy_walk kind, bool write)
+static int cmd_through_bounce(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
+			      enum hmm_dummy_walk kind, bool write)
 {
 	void *bounce;
 	int ret;
@@ -498,6 +497,21 @@ static int cmd_bounced(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 		return -ENOMEM;
 	ret = cmd_read_write(hfile, cmd, bounce, kind, write);
 	kvfree(bounce);
+	return ret;
+}
+
+/*
+ * READ_UNLOCKED: a signal that woke a waiting fault ends the command. A
+ * read is harmless to do again, so the command is restarted after a
+ * signal the process does not handle, or handles with SA_RESTART (job
+ * control, the freezer); else user space sees EINTR.
+ */
+static int cmd_read_unlocked(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
+{
+	int ret = cmd_through_bounce(hfile, cmd, HMM_DUMMY_WALK_FAULT_UNLOCKED, false);
+
+	if (ret == -EINTR && !fatal_signal_pending(current))
+		ret = -ERESTARTSYS;
 	return ret;
 }
 
@@ -512,7 +526,7 @@ static int cmd_bounced(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
  */
 int hmm_dummy_cmd_read(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
 {
-	return cmd_bounced(hfile, cmd, HMM_DUMMY_WALK_FAULT, false);
+	return cmd_through_bounce(hfile, cmd, HMM_DUMMY_WALK_FAULT, false);
 }
 
 /* What SNAPSHOT reports for one page, in test_hmm's encoding. */
@@ -593,7 +607,7 @@ int hmm_dummy_cmd_get(struct hmm_dummy_file *hfile, void __user *uarg,
 
 	if (copy_from_user(cmd, uarg, sizeof(*cmd)))
 		return -EFAULT;
-	ret = cmd_check(hfile, cmd);
+	ret = cmd_validate(hfile, cmd);
 	if (ret)
 		return ret;
 	cmd->cpages = 0;
@@ -653,8 +667,9 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 	if (cmd == HMM_DUMMY_SNAPSHOT)
 		ret = cmd_snapshot(hfile, &dcmd);
 	else if (cmd == HMM_DUMMY_READ_UNLOCKED)
-		ret = cmd_bounced(hfile, &dcmd, HMM_DUMMY_WALK_FAULT_UNLOCKED, false);
+		ret = cmd_read_unlocked(hfile, &dcmd);
 	else
-		ret = cmd_bounced(hfile, &dcmd, HMM_DUMMY_WALK_FAULT, cmd == HMM_DUMMY_WRITE);
+		ret = cmd_through_bounce(hfile, &dcmd, HMM_DUMMY_WALK_FAULT,
+					 cmd == HMM_DUMMY_WRITE);
 	return hmm_dummy_cmd_put(uarg, &dcmd, ret);
 }

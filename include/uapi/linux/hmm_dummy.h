@@ -66,8 +66,8 @@ struct hmm_dummy_cmd {
  * with make_device_exclusive(): the CPU page table keeps a
  * device-exclusive entry, the device page table a writable entry marked
  * exclusive, and the first CPU access takes the page back, which clears
- * the mark. The range must be anonymous private memory the caller may
- * write (else EFAULT, EOPNOTSUPP for other memory); its data is then
+ * the mark. The range must be private memory the caller may write (else
+ * EPERM; EOPNOTSUPP for shared or hugetlbfs memory); its data is then
  * read into @ptr through the device page table, and @cpages counts the
  * pages read. CHECK_EXCLUSIVE fails with EPERM while any page of the
  * range is still marked exclusive; @cpages counts those pages.
@@ -91,7 +91,9 @@ struct hmm_dummy_cmd {
  * READ_UNLOCKED is READ whose faults may drop the mmap lock to wait:
  * memory registered with userfaultfd is read once a handler thread has
  * provided its pages. A signal while a fault waits ends the command with
- * EINTR; @cpages counts the pages read before it.
+ * EINTR (it restarts after a signal without handler, or with an
+ * SA_RESTART one); @cpages counts the pages copied to @ptr before it,
+ * which the driver does in whole batches of 64 pages.
  */
 #define HMM_DUMMY_READ_UNLOCKED	_IOWR(HMM_DUMMY_IOC_MAGIC, 0x09, struct hmm_dummy_cmd)
 
