@@ -65,3 +65,8 @@ base_version() {
 		awk '/^VERSION =/{v=$3} /^PATCHLEVEL =/{p=$3} /^SUBLEVEL =/{s=$3}
 		     END{print v "." p "." s}'
 }
+
+fragment_file() {	# fragment_file series/NN-x/PATH.patch: the PATH it changes
+	local f=${1#series/*/}
+	echo "${f%.patch}"
+}

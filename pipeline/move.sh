@@ -25,11 +25,6 @@ commit_files() {
 	sed -n '/^---$/,$p' "$1" | sed '1d;/^[[:space:]]*$/d'
 }
 
-# The file a fragment changes, from its first "diff --git a/X b/X" line.
-fragment_target() {
-	sed -n 's|^diff --git a/\(.*\) b/.*|\1|p' "$1" | head -n1
-}
-
 move_tree=$CACHE/$to/move
 commits=$(ls "$REPO"/series/*.commit | wc -l)
 
@@ -70,8 +65,7 @@ for c in "$REPO"/series/*.commit; do
 	commit_files "$c" | while read -r f; do
 		case "$f" in
 		*.patch)
-			target=$(fragment_target "$REPO/$f")
-			[ -n "$target" ] || die "$f names no file"
+			target=$(fragment_file "$f")
 			git diff "$rev^" "$rev" -- "$target" >"$REPO/$f"
 			[ -s "$REPO/$f" ] || die "$(basename "$c") no longer changes $target ($f)"
 			;;

@@ -3,14 +3,16 @@
 # Turn the repo into a git format-patch series in out/series/.
 #
 # series/NN-*.commit describe the commits in order: the commit message, a
-# line "---", then the repo files the commit carries, one per line. A file
-# ending in ".patch" is a fragment (a git diff against an upstream file)
-# applied with git apply; any other file is a new file at its kernel path.
+# line "---", then the repo files the commit carries, one per line. A
+# fragment (a git diff against an upstream file, applied with git apply)
+# lives in the commit's own folder, series/NN-*/, at the path of the file
+# it changes plus ".patch"; any other file is a new file at its kernel path.
 . "$(dirname "$0")/lib.sh"
 
 
-# Repo paths that drive the pipeline and are not part of the series.
-NOT_SERIES='^(README\.md|Makefile|\.gitignore|\.ci/|pipeline/|series/)'
+# Repo paths that drive the pipeline and are not part of the series: all
+# but the fragments in the commits' folders.
+NOT_SERIES='^(README\.md|Makefile|\.gitignore|\.ci/|pipeline/|series/[^/]+$)'
 
 commit_files() {	# the file list of one .commit file
 	sed -n '/^---$/,$p' "$1" | sed '1d;/^[[:space:]]*$/d'
@@ -31,6 +33,20 @@ check_ownership() {	# every series file belongs to exactly one commit
 	[ -z "$extra" ] || die "in no commit: $extra"
 	missing=$(comm -23 <(echo "$listed") <(echo "$owned"))
 	[ -z "$missing" ] || die "listed but missing: $missing"
+	local c folder misplaced
+	for c in "$REPO"/series/*.commit; do
+		folder=series/$(basename "$c" .commit)/
+		misplaced=$(commit_files "$c" | awk -v d="$folder" '
+			/\.patch$/ != (index($0, d) == 1)')
+		[ -z "$misplaced" ] || die "$(basename "$c"): a fragment must be in $folder," \
+			"any other file outside series/: $misplaced"
+	done
+	local f changed
+	for f in $(grep '\.patch$' <<<"$listed"); do
+		changed=$(sed -n 's|^diff --git a/\(.*\) b/.*|\1|p' "$REPO/$f" | sort -u)
+		[ "$changed" = "$(fragment_file "$f")" ] ||
+			die "$f must change $(fragment_file "$f") alone, not: $changed"
+	done
 }
 
 add_commit() {	# apply one .commit file on top of $GEN's HEAD and commit it
