@@ -5,14 +5,15 @@
 # memory ranges in /proc/iomem come and go with the module, the module
 # cannot go while a device file is open, and bad parameters are refused.
 # Unloading with pages of a live process in device memory brings them
-# back to RAM intact.
+# back to RAM intact; unloading while a process's pages are held for
+# exclusive device access leaves them to the CPU, intact.
 # Leaves the module loaded with its default parameters, as it found it
 # when it was loaded at all.
 
 ksft_skip=4
 n=0
 failed=0
-plan=13
+plan=17
 
 result() {	# result OK|FAIL description
 	n=$((n + 1))
@@ -80,11 +81,12 @@ holder_pid=
 holder_in=
 holder_out=
 
-# Start hmm_dummy_holder: it moves pages to device 0, closes the device and
-# says "ready", then waits for a line on its stdin before checking them.
+# Start hmm_dummy_holder: it moves pages to device 0 (or, with the argument
+# exclusive, takes them for exclusive access), closes the device and says
+# "ready", then waits for a line on its stdin before checking them.
 start_holder() {
 	holder_in=$(mktemp -u) && holder_out=$(mktemp) && mkfifo "$holder_in" || return 1
-	"$(dirname "$0")/hmm_dummy_holder" 256 <"$holder_in" >"$holder_out" &
+	"$(dirname "$0")/hmm_dummy_holder" 256 $1 <"$holder_in" >"$holder_out" &
 	holder_pid=$!
 	exec 4>"$holder_in"
 	tries=100
@@ -132,6 +134,11 @@ check "a process keeps pages in device memory with no file open" start_holder
 check "unload succeeds with those pages in device memory" unload
 check "the pages came back to RAM intact" finish_holder
 check "load again after that: 2 nodes and 2 ranges" reload_defaults
+
+check "a process keeps pages held exclusive with no file open" start_holder exclusive
+check "unload succeeds with those pages held exclusive" unload
+check "the CPU takes the exclusive pages back intact" finish_holder
+check "load again after that too: 2 nodes and 2 ranges" reload_defaults
 
 echo "# Totals: pass:$((n - failed)) fail:$failed"
 [ "$failed" -eq 0 ]

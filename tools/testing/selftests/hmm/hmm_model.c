@@ -9,7 +9,8 @@
  * (system memory, device 0, device 1, nowhere). The pages mix every state
  * the model knows: never touched, zero page, written, PMD-mapped THP,
  * read-only, PROT_NONE, MADV_FREE'd, swapped out, in device memory,
- * copy-on-write shared with a child, mlocked, GUP-pinned and poisoned.
+ * copy-on-write shared with a child, mlocked, GUP-pinned, poisoned and
+ * held by a device for exclusive access.
  *
  * The model only asks what the ABI promises. Where the outcome may
  * legitimately go either way (a migration cut short at a batch boundary,
@@ -19,6 +20,17 @@
  * wherever the page is. Bytes are never allowed to be wrong: a page only
  * reads back as zeros instead of its data when it was MADV_FREE'd and
  * not written since, by the CPU or a device.
+ *
+ * Exclusive access is two things the model follows apart: the device's
+ * mark (CHECK_EXCLUSIVE) and the CPU's device-exclusive entry (pagemap,
+ * whose swap type for it is learned at the start). A CPU access, fork,
+ * munmap, mremap, MADV_DONTNEED and MADV_FREE, a protection change, mlock,
+ * a pin, the other device's access or EXCLUSIVE, and closing the file end
+ * the mark for sure; a device access through the same device's marked
+ * entries keeps it. Where the kernel may drop it or not (reclaim, a
+ * migration's reach, khugepaged in the THP region) the model only bounds
+ * it: the mark may go, never come. A marked page must always be one the
+ * CPU does not map.
  *
  * Each page holds a 64-bit stamp of (seed, operation, page), spread over
  * the page, so a stale, swapped, torn or misplaced page cannot pass.
@@ -81,13 +93,22 @@
  * by MIGRATE_TO_SYS within 40 operations on the kernel before those
  * fixes; the others found a device write lost to MADV_PAGEOUT after
  * MADV_FREE (...225, ...234) and a MADV_FREE'd page left behind by
- * MIGRATE_TO_DEV after a CPU hop (...227).
+ * MIGRATE_TO_DEV after a CPU hop (...227). They date from before the
+ * exclusive-access operations and are drawn as they were then (see
+ * legacy_seed()); the seeds after them draw those operations too.
  */
 static const unsigned long fixed_seeds[] = {
 	1, 2, 3, 4, 5, 1795953243225UL, 1795953243227UL, 1795953243234UL,
+	11, 12, 13,
 };
 
+#define NR_LEGACY_SEEDS	8
+
 enum loc { LOC_SYS, LOC_DEV0, LOC_DEV1, LOC_UNKNOWN };
+/* Is the CPU's page table entry a device-exclusive one? */
+enum cpu_excl { CE_NO, CE_YES, CE_MAYBE };
+#define EXCL_BIT(d)	(1U << (d))
+#define PM_SWP_TYPE(pm)	((int)((pm) & 0x1f))
 enum prot { PR_RW, PR_RO, PR_NONE };
 
 /* Where a page must be after MIGRATE_TO_DEV. */
@@ -105,6 +126,9 @@ enum expect { EX_MOVE, EX_STAY, EX_EITHER };
  * @pinned: the GUP pin holds the very page mapped here
  * @swapped: the last look found it swapped out
  * @cow: mapped by a live child too, not written by us since the fork
+ * @excl_must: EXCL_BIT() of the devices that must hold it exclusive
+ * @excl_may: EXCL_BIT() of the devices that may (a superset of @excl_must)
+ * @cpu_excl: CE_*, whether the CPU maps it by a device-exclusive entry
  */
 struct mpage {
 	__u64 tag;
@@ -117,6 +141,9 @@ struct mpage {
 	bool pinned:1;
 	bool swapped:1;
 	bool cow:1;
+	__u8 excl_must;
+	__u8 excl_may;
+	__u8 cpu_excl;
 };
 
 struct region {
@@ -132,7 +159,7 @@ enum op_kind {
 	OP_TO_SYS, OP_ALLOC_FAIL, OP_POISON, OP_SNAPSHOT, OP_DONTNEED,
 	OP_FREE, OP_PAGEOUT, OP_MPROTECT, OP_MLOCK, OP_MUNLOCK, OP_MREMAP,
 	OP_MUNMAP, OP_MMAP, OP_FORK, OP_RELEASE, OP_REOPEN, OP_COPY_MODE,
-	OP_PIN, OP_HOP, NR_OP_KINDS
+	OP_PIN, OP_HOP, OP_EXCLUSIVE, OP_CHECK_EXCL, NR_OP_KINDS
 };
 
 static const char * const op_names[NR_OP_KINDS] = {
@@ -140,7 +167,7 @@ static const char * const op_names[NR_OP_KINDS] = {
 	"to_sys", "alloc_fail", "poison", "snapshot", "dontneed",
 	"free", "pageout", "mprotect", "mlock", "munlock", "mremap",
 	"munmap", "mmap", "fork", "release", "reopen", "copy_mode",
-	"pin", "hop",
+	"pin", "hop", "exclusive", "check_excl",
 };
 
 /* How often each operation is drawn, out of the sum. */
@@ -152,7 +179,7 @@ static const unsigned int op_weight[NR_OP_KINDS] = {
 	[OP_MPROTECT] = 5, [OP_MLOCK] = 2, [OP_MUNLOCK] = 2,
 	[OP_MREMAP] = 2, [OP_MUNMAP] = 1, [OP_MMAP] = 2, [OP_FORK] = 2,
 	[OP_RELEASE] = 1, [OP_REOPEN] = 1, [OP_COPY_MODE] = 2, [OP_PIN] = 2,
-	[OP_HOP] = 4,
+	[OP_HOP] = 4, [OP_EXCLUSIVE] = 8, [OP_CHECK_EXCL] = 2,
 };
 
 /*
@@ -175,13 +202,13 @@ struct op {
 enum {
 	CV_THP, CV_SWAPPED, CV_MOVED, CV_BACK, CV_POISONED, CV_PINNED_STAYED,
 	CV_MLOCKED_MOVED, CV_LAZY_ZEROED, CV_FORKS, CV_REMAPS, CV_ENOENT,
-	CV_KHUGEPAGED, CV_HOPS, NR_CV
+	CV_KHUGEPAGED, CV_HOPS, CV_EXCL, CV_EXCL_KEPT, CV_EXCL_READ, NR_CV
 };
 
 static const char * const cv_names[NR_CV] = {
 	"thp", "swapped", "moved", "back", "poisoned", "pin-stayed",
 	"mlock-moved", "lazy-zeroed", "forks", "mremaps", "cut-short",
-	"thp-dev-back", "cpu-hops",
+	"thp-dev-back", "cpu-hops", "exclusive", "excl-kept", "excl-read",
 };
 
 /* What a seed's process tells the parent. */
@@ -211,6 +238,8 @@ struct world {
 	int child_go;
 	long child_until;
 	int pagemap_fd;
+	int excl_type;
+	bool legacy;
 	cpu_set_t cpus;
 	int nr_cpus;
 	long opno;
@@ -421,6 +450,48 @@ static const char *sig_name(int sig)
 
 /* 4. The devices. */
 
+static int check_exclusive(int d, void *addr, __u64 n, struct hmm_dummy_cmd *c)
+{
+	return dummy_cmd(W.fd[d], HMM_DUMMY_CHECK_EXCLUSIVE, (uintptr_t)addr, NULL, n, c);
+}
+
+/* The devices in @mask lose the page's mark for sure. */
+static void excl_drop(struct mpage *mp, unsigned int mask)
+{
+	mp->excl_must &= ~mask;
+	mp->excl_may &= ~mask;
+}
+
+/* The page's marks and its CPU entry may have gone, or not. */
+static void excl_loosen(struct mpage *mp)
+{
+	mp->excl_must = 0;
+	if (mp->cpu_excl == CE_YES)
+		mp->cpu_excl = CE_MAYBE;
+}
+
+/* A fault put the page back in the CPU page table: no device holds it. */
+static void excl_restored(struct mpage *mp)
+{
+	excl_drop(mp, EXCL_BIT(0) | EXCL_BIT(1));
+	mp->cpu_excl = CE_NO;
+}
+
+static void excl_loosen_range(int ri, unsigned int first, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = first; i < first + n; i++)
+		excl_loosen(&W.reg[ri].pg[i]);
+}
+
+/* Does pagemap entry @pm say the CPU maps a device-exclusive entry? */
+static bool pm_excl(bool pm_ok, __u64 pm)
+{
+	return pm_ok && W.excl_type >= 0 && (pm & PM_SWAP) &&
+	       PM_SWP_TYPE(pm) == W.excl_type;
+}
+
 static int to_dev(int d, void *addr, void *buf, __u64 n, struct hmm_dummy_cmd *c)
 {
 	return dummy_cmd(W.fd[d], HMM_DUMMY_MIGRATE_TO_DEV, (uintptr_t)addr,
@@ -599,6 +670,9 @@ static int check_snap(int ri, unsigned int i, unsigned char s0, unsigned char s1
 	}
 	if (!pm_ok)
 		return 0;
+	/* A device-exclusive entry: check_excl() looks at it. */
+	if (pm_excl(pm_ok, pm))
+		return 0;
 	if (pm & PM_SWAP) {
 		/* A swap entry, or the poison marker. */
 		if (!mp->poisoned) {
@@ -620,6 +694,77 @@ static int check_snap(int ri, unsigned int i, unsigned char s0, unsigned char s1
 		W.cover[CV_LAZY_ZEROED]++;
 	mp->tag = 0;
 	mp->maybe_zero = false;
+	return 0;
+}
+
+/*
+ * Check the exclusive marks of pages [first, first + n) of @ri against the
+ * model, with the pagemap entries in W.pm (if @pm_ok), and learn them.
+ */
+static int check_excl(int ri, unsigned int first, unsigned int n, bool pm_ok)
+{
+	long count[2];
+	struct hmm_dummy_cmd c;
+	unsigned int i, got;
+	int d, ret;
+
+	if (W.excl_type < 0)
+		return 0;
+	for (d = 0; d < 2; d++) {
+		ret = check_exclusive(d, page_addr(ri, first), n, &c);
+		if ((ret && ret != -EPERM) || !ret != !c.cpages || c.cpages > n)
+			return fail("check_excl",
+				    "CHECK_EXCLUSIVE of dev%d r%d [%u,+%u): %d, %llu pages",
+				    d, ri, first, n, ret, (unsigned long long)c.cpages);
+		count[d] = c.cpages;
+	}
+	for (i = first; i < first + n; i++) {
+		struct mpage *mp = &W.reg[ri].pg[i];
+		bool cpu = pm_excl(pm_ok, W.pm[i - first]);
+
+		got = 0;
+		for (d = 0; d < 2; d++) {
+			if (!count[d])
+				continue;
+			ret = check_exclusive(d, page_addr(ri, i), 1, &c);
+			if (ret == -EPERM && c.cpages == 1)
+				got |= EXCL_BIT(d);
+			else if (ret || c.cpages)
+				return fail("check_excl",
+					    "CHECK_EXCLUSIVE of dev%d r%d page %u: %d, %llu",
+					    d, ri, i, ret, (unsigned long long)c.cpages);
+			count[d] -= !!(got & EXCL_BIT(d));
+		}
+		if (mp->excl_must & ~got)
+			return fail("exclusive_lost",
+				    "r%d page %u (%p) must be exclusive on %#x, is on %#x",
+				    ri, i, page_addr(ri, i), mp->excl_must, got);
+		if (got & ~mp->excl_may)
+			return fail("exclusive_kept",
+				    "r%d page %u (%p) exclusive on %#x, may be on %#x",
+				    ri, i, page_addr(ri, i), got, mp->excl_may);
+		if (got == (EXCL_BIT(0) | EXCL_BIT(1)))
+			return fail("exclusive_twice",
+				    "r%d page %u exclusive on both devices", ri, i);
+		if (got && pm_ok && !cpu)
+			return fail("exclusive_mapped",
+				    "r%d page %u exclusive on %#x but the CPU maps it (pagemap %016llx)",
+				    ri, i, got, (unsigned long long)W.pm[i - first]);
+		if (pm_ok && mp->cpu_excl != CE_MAYBE && mp->cpu_excl == (cpu ? CE_NO : CE_YES))
+			return fail("cpu_excl",
+				    "r%d page %u (%p): CPU entry %sdevice-exclusive, the model says %s (pagemap %016llx)",
+				    ri, i, page_addr(ri, i), cpu ? "" : "not ",
+				    mp->cpu_excl == CE_YES ? "it is" : "not",
+				    (unsigned long long)W.pm[i - first]);
+		mp->excl_must = got;
+		mp->excl_may = got;
+		if (pm_ok)
+			mp->cpu_excl = cpu ? CE_YES : CE_NO;
+	}
+	if (count[0] || count[1])
+		return fail("check_excl",
+			    "CHECK_EXCLUSIVE of r%d [%u,+%u) counts %ld/%ld pages more",
+			    ri, first, n, count[0], count[1]);
 	return 0;
 }
 
@@ -664,6 +809,8 @@ static int verify_range(int ri, unsigned int first, unsigned int n, bool data)
 			return -1;
 		W.present[i] = present;
 	}
+	if (check_excl(ri, first, n, pm_ok))
+		return -1;
 	if (!data)
 		return 0;
 	for (i = 0; i < n; i = j) {
@@ -672,6 +819,19 @@ static int verify_range(int ri, unsigned int first, unsigned int n, bool data)
 		j = i + 1;
 		if (!mp->mapped || mp->prot == PR_NONE || mp->poisoned)
 			continue;
+		if (mp->loc == LOC_SYS && !W.present[i] && mp->excl_must) {
+			/* Held exclusive: its device reads it without a fault. */
+			d = mp->excl_must == EXCL_BIT(1);
+			ret = dev_read(W.fd[d], page_addr(ri, first + i), W.buf, 1, &c);
+			if (ret || c.cpages != 1 || c.faults)
+				return fail("dev_read",
+					    "dev%d READ of its exclusive r%d page %u: %d, %llu faults",
+					    d, ri, first + i, ret, (unsigned long long)c.faults);
+			W.cover[CV_EXCL_READ]++;
+			if (check_data(ri, first + i, W.buf, "dev READ of an exclusive page"))
+				return -1;
+			continue;
+		}
 		if (mp->loc == LOC_SYS) {
 			if (!W.present[i])
 				continue;	/* reading would fault it in */
@@ -907,6 +1067,7 @@ static int op_cpu(int ri, unsigned int first, unsigned int n, bool write)
 		if (mp->loc != LOC_SYS)
 			W.cover[CV_BACK]++;
 		mp->loc = LOC_SYS;
+		excl_restored(mp);
 		if (write) {
 			mp->tag = tag;
 			mp->maybe_zero = false;
@@ -945,6 +1106,7 @@ static int op_dev_access(const struct op *o, int ri, unsigned int first,
 {
 	int d = o->dev, err, ret;
 	struct hmm_dummy_cmd c;
+	bool kept = true;
 	long bad;
 	unsigned int i;
 
@@ -958,6 +1120,7 @@ static int op_dev_access(const struct op *o, int ri, unsigned int first,
 		if (ret != err)
 			return fail("dev_access", "dev%d %s of r%d page %ld: %d, expected %d",
 				    d, write ? "WRITE" : "READ", ri, bad, ret, err);
+		excl_loosen(&W.reg[ri].pg[bad]);
 		return verify_range(ri, bad, 1, true);
 	}
 	if (write) {
@@ -975,6 +1138,20 @@ static int op_dev_access(const struct op *o, int ri, unsigned int first,
 	for (i = 0; i < n; i++) {
 		struct mpage *mp = &W.reg[ri].pg[first + i];
 
+		/*
+		 * The device's own marked entries serve the access, up to the
+		 * first page it has no entry for; from there on it faults,
+		 * which takes device-exclusive entries back. The other
+		 * device's marks go for sure.
+		 */
+		excl_drop(mp, EXCL_BIT(!d));
+		if (kept && (mp->excl_must & EXCL_BIT(d))) {
+			W.cover[CV_EXCL_KEPT]++;
+		} else {
+			kept = false;
+			excl_loosen(mp);
+			mp->cpu_excl = mp->excl_may ? CE_MAYBE : CE_NO;
+		}
 		if (write) {
 			mp->tag = W.tags[i];
 			mp->maybe_zero = false;
@@ -1015,12 +1192,15 @@ static void to_dev_expect(int ri, unsigned int first, unsigned int n, int d,
 		if (mp->loc == LOC_DEV0 + d)
 			continue;
 		if (mp->loc != LOC_SYS || mp->poisoned || mp->swapped || mp->pinned ||
+		    (mp->cpu_excl == CE_YES && !r->thp) ||
 		    (pg >= af_first && pg < af_first + af_n))
 			ex[i] = EX_STAY;
-		else if (thp_pinned || mp->cow)
+		else if (thp_pinned || mp->cow || mp->cpu_excl != CE_NO)
 			/*
 			 * A pin on part of a THP keeps all of it from splitting;
 			 * nothing promises that a page a child maps too moves.
+			 * A device-exclusive entry is not collected, but
+			 * splitting the THP it is part of maps it again.
 			 */
 			ex[i] = EX_EITHER;
 	}
@@ -1046,6 +1226,7 @@ static int op_to_dev(const struct op *o, int ri, unsigned int first, unsigned in
 			return fail("to_dev",
 				    "MIGRATE_TO_DEV over a hole or PROT_NONE: %d, %llu pages",
 				    ret, (unsigned long long)c.cpages);
+		excl_loosen_range(ri, first, n);
 		return verify_range(ri, first, n, true);
 	}
 	if (alloc_fail) {
@@ -1068,6 +1249,17 @@ static int op_to_dev(const struct op *o, int ri, unsigned int first, unsigned in
 		return fail("inject", "clearing the injection: %d", ret2);
 	if ((ret && ret != -ENOENT) || k > n || (!ret && k != n) || (ret && k == n))
 		return fail("to_dev", "MIGRATE_TO_DEV of %u pages: %d, %u read back", n, ret, k);
+	/*
+	 * The pages read back are in device memory: no mark, no exclusive
+	 * entry. How far the invalidations of the others reached, the
+	 * model does not say.
+	 */
+	for (i = 0; i < n; i++) {
+		if (i < k)
+			excl_restored(&r->pg[first + i]);
+		else
+			excl_loosen(&r->pg[first + i]);
+	}
 	for (i = 0; i < k; i++) {
 		struct mpage *mp = &r->pg[first + i];
 
@@ -1125,6 +1317,7 @@ static int op_to_sys(const struct op *o, int ri, unsigned int first, unsigned in
 		log_note(" -> %d", ret);
 		if (ret != -EINVAL)
 			return fail("to_sys", "MIGRATE_TO_SYS over a hole or PROT_NONE: %d", ret);
+		excl_loosen_range(ri, first, n);
 		return verify_range(ri, first, n, true);
 	}
 	/* Nothing of a PMD-mapped THP is on a device: it has no reason to split. */
@@ -1144,6 +1337,7 @@ static int op_to_sys(const struct op *o, int ri, unsigned int first, unsigned in
 	log_note(" -> %d, %llu back", ret, (unsigned long long)c.cpages);
 	if (ret2)
 		return fail("inject", "clearing the injection: %d", ret2);
+	excl_loosen_range(ri, first, n);
 	for (i = first; i < first + n; i++) {
 		struct mpage *mp = &r->pg[i];
 		bool hit = (long)i >= in_first && (long)i < in_first + in_n;
@@ -1209,6 +1403,7 @@ static int op_poison(const struct op *o, int ri, unsigned int first, unsigned in
 	if (sig != SIGBUS)
 		return fail("poison", "CPU read of r%d page %u with PFN_ERROR: %s",
 			    ri, i, sig_name(sig));
+	excl_loosen_range(ri, first, n);
 	mp->loc = LOC_SYS;
 	mp->poisoned = true;
 	mp->tag = 0;
@@ -1247,8 +1442,28 @@ static int op_madvise(const struct op *o, int ri, unsigned int first, unsigned i
 			    advice, ri, first, m, errno);
 	for (i = first; i < first + m; i++) {
 		mp = &W.reg[ri].pg[i];
-		if (advice == MADV_PAGEOUT)
+		if (advice == MADV_PAGEOUT) {
+			/* Reclaim may unmap an exclusive entry, or leave it. */
+			excl_loosen(mp);
 			continue;	/* pages may go to swap; no data may go */
+		}
+		/* Both invalidate the range. */
+		excl_drop(mp, EXCL_BIT(0) | EXCL_BIT(1));
+		if (advice == MADV_DONTNEED)
+			mp->cpu_excl = CE_NO;
+		if (advice == MADV_FREE && mp->cpu_excl != CE_NO) {
+			/*
+			 * MADV_FREE leaves a device-exclusive entry and its
+			 * data alone; but a THP may be split first, which maps
+			 * its pages again, and they are then lazily freed.
+			 */
+			if (!W.reg[ri].thp)
+				continue;
+			mp->cpu_excl = CE_MAYBE;
+			if (mp->tag)
+				mp->maybe_zero = true;
+			continue;
+		}
 		if (advice == MADV_DONTNEED || mp->swapped || mp->poisoned) {
 			mp->tag = 0;
 			mp->maybe_zero = false;
@@ -1263,6 +1478,8 @@ static int op_madvise(const struct op *o, int ri, unsigned int first, unsigned i
 		if (mp->tag)
 			mp->maybe_zero = true;
 	}
+	if (W.reg[ri].thp && advice == MADV_PAGEOUT)
+		excl_loosen_range(ri, 0, W.reg[ri].n);
 	if (verify_range(ri, first, m, true))
 		return -1;
 	return check_pages_used();
@@ -1289,6 +1506,12 @@ static int op_mprotect(const struct op *o, int ri, unsigned int first, unsigned 
 		/* Made writable, a locked range is populated again. */
 		if (mp->mlocked && prot == PR_RW && mp->prot != PR_RW)
 			mp->loc = LOC_UNKNOWN;
+		/* A change of protection invalidates; the same one does nothing. */
+		if (mp->prot != prot) {
+			excl_drop(mp, EXCL_BIT(0) | EXCL_BIT(1));
+			if (mp->cpu_excl == CE_YES)
+				mp->cpu_excl = CE_MAYBE;
+		}
 		mp->prot = prot;
 	}
 	return verify_range(ri, first, m, true);
@@ -1320,8 +1543,10 @@ static int op_mlock(const struct op *o, int ri, unsigned int first, unsigned int
 		mp = &W.reg[ri].pg[i];
 		mp->mlocked = lock;
 		/* mlock() faults every accessible page in, device pages too. */
-		if (lock && mp->prot != PR_NONE)
+		if (lock && mp->prot != PR_NONE) {
 			mp->loc = LOC_SYS;
+			excl_restored(mp);
+		}
 		/* For write, where it may: that breaks COW. */
 		if (lock && mp->prot == PR_RW)
 			mp->cow = false;
@@ -1366,6 +1591,9 @@ static int op_mremap(const struct op *o, int ri)
 	}
 	if (q != dst)
 		return fail("mremap", "mremap r%d went to %p, not %p", ri, q, dst);
+	/* The old addresses were unmapped: no device holds the new ones. */
+	for (i = 0; i < r->n; i++)
+		excl_drop(&r->pg[i], EXCL_BIT(0) | EXCL_BIT(1));
 	s = r->slot;
 	r->p = dst;
 	r->slot = slot;
@@ -1480,9 +1708,13 @@ static int op_fork(const struct op *o, long idx)
 		_exit(0);
 	}
 	close(go[0]);
-	for (ri = 0; ri < NR_REGIONS; ri++)
-		for (i = 0; i < W.reg[ri].n; i++)
+	/* Copying the page tables took every exclusive entry back. */
+	for (ri = 0; ri < NR_REGIONS; ri++) {
+		for (i = 0; i < W.reg[ri].n; i++) {
 			W.reg[ri].pg[i].cow = W.reg[ri].pg[i].mapped;
+			excl_restored(&W.reg[ri].pg[i]);
+		}
+	}
 	W.child = pid;
 	W.child_go = go[1];
 	W.child_until = idx + o->arg;
@@ -1555,8 +1787,13 @@ static int op_release(const struct op *o)
 /* Closing the file ends its mirror, not the pages in device memory. */
 static int op_reopen(const struct op *o)
 {
-	int d = o->dev;
+	int d = o->dev, ri;
+	unsigned int i;
 
+	/* The file's device page table goes with it; the CPU entries stay. */
+	for (ri = 0; ri < NR_REGIONS; ri++)
+		for (i = 0; i < W.reg[ri].n; i++)
+			excl_drop(&W.reg[ri].pg[i], EXCL_BIT(d));
 	close(W.fd[d]);
 	W.fd[d] = dummy_open(d);
 	W.copy_mode[d] = HMM_DUMMY_COPY_DRIVER;
@@ -1636,6 +1873,7 @@ static int op_pin(int ri, unsigned int first, unsigned int n)
 	W.pin_n = m;
 	for (i = first; i < first + m; i++) {
 		/* Pinning for write faults the pages into RAM, unshared. */
+		excl_restored(&W.reg[ri].pg[i]);
 		W.reg[ri].pg[i].pinned = true;
 		W.reg[ri].pg[i].loc = LOC_SYS;
 		W.reg[ri].pg[i].cow = false;
@@ -1672,6 +1910,92 @@ static int op_hop(const struct op *o)
 	return 0;
 }
 
+/* make_device_exclusive() takes anonymous memory the caller may write. */
+static bool can_take(const struct mpage *mp)
+{
+	return mp->mapped && mp->prot == PR_RW && !mp->poisoned;
+}
+
+/*
+ * EXCLUSIVE: the device takes the pages (writing them in, from swap or
+ * device memory, breaking COW), marks them and reads them back. Any
+ * other mark of theirs goes, and the CPU maps none of them.
+ */
+static int op_exclusive(const struct op *o, int ri, unsigned int first, unsigned int n)
+{
+	unsigned int m = prefix(ri, first, n, can_take), i;
+	struct region *r = &W.reg[ri];
+	struct hmm_dummy_cmd c;
+	int d = o->dev, ret, want;
+
+	if (W.excl_type < 0)
+		return 0;
+	if (!m) {
+		/* Not writable, or poisoned: refused, nothing changes. */
+		ret = dummy_cmd(W.fd[d], HMM_DUMMY_EXCLUSIVE, (uintptr_t)page_addr(ri, first),
+				W.buf, 1, &c);
+		log_note(" -> probe page %u: %d", first, ret);
+		/* EPERM for read-only memory, as a device WRITE; else EFAULT. */
+		want = r->pg[first].mapped && r->pg[first].prot == PR_RO ? -EPERM : -EFAULT;
+		if (ret != want || c.cpages)
+			return fail("exclusive",
+				    "EXCLUSIVE dev%d of r%d page %u (%s%s): %d, expected %d",
+				    d, ri, first, r->pg[first].mapped ? "not writable" : "unmapped",
+				    r->pg[first].poisoned ? ", poisoned" : "", ret, want);
+		return verify_range(ri, first, 1, true);
+	}
+	log_note(" -> [%u,+%u)", first, m);
+	if (verify_range(ri, first, m, false))
+		return -1;
+	memset(W.buf, 0xa5, m * PSZ);
+	ret = dummy_cmd(W.fd[d], HMM_DUMMY_EXCLUSIVE, (uintptr_t)page_addr(ri, first),
+			W.buf, m, &c);
+	log_note(" %d", ret);
+	if (ret || c.cpages != m)
+		return fail("exclusive", "EXCLUSIVE dev%d of r%d [%u,+%u): %d, %llu pages",
+			    d, ri, first, m, ret, (unsigned long long)c.cpages);
+	for (i = 0; i < m; i++) {
+		struct mpage *mp = &r->pg[first + i];
+
+		if (check_data(ri, first + i, W.buf + i * PSZ, "EXCLUSIVE read back"))
+			return -1;
+		if (mp->loc != LOC_SYS)
+			W.cover[CV_BACK]++;
+		mp->loc = LOC_SYS;
+		mp->cow = false;
+		mp->swapped = false;
+		mp->excl_must = EXCL_BIT(d);
+		mp->excl_may = EXCL_BIT(d);
+		mp->cpu_excl = CE_YES;
+		W.cover[CV_EXCL]++;
+	}
+	if (verify_range(ri, first, m, true))
+		return -1;
+	return check_pages_used();
+}
+
+/* CHECK_EXCLUSIVE over the range counts what the model bounds. */
+static int op_check_excl(const struct op *o, int ri, unsigned int first, unsigned int n)
+{
+	unsigned int lo = 0, hi = 0, i, bit = EXCL_BIT(o->dev);
+	struct hmm_dummy_cmd c;
+	int ret;
+
+	if (W.excl_type < 0)
+		return 0;
+	for (i = first; i < first + n; i++) {
+		lo += !!(W.reg[ri].pg[i].excl_must & bit);
+		hi += !!(W.reg[ri].pg[i].excl_may & bit);
+	}
+	ret = check_exclusive(o->dev, page_addr(ri, first), n, &c);
+	log_note(" -> %d, %llu pages (model %u to %u)", ret, (unsigned long long)c.cpages, lo, hi);
+	if (c.cpages < lo || c.cpages > hi || ret != (c.cpages ? -EPERM : 0))
+		return fail("check_excl",
+			    "CHECK_EXCLUSIVE dev%d of r%d [%u,+%u): %d, %llu pages, expected %u to %u",
+			    o->dev, ri, first, n, ret, (unsigned long long)c.cpages, lo, hi);
+	return verify_range(ri, first, n, true);
+}
+
 static void describe(const struct op *o, char *s, size_t len)
 {
 	snprintf(s, len, "%s r%u [%u,+%u) dev%u arg %u sub %u/%u",
@@ -1682,13 +2006,17 @@ static void describe(const struct op *o, char *s, size_t len)
 static int run_op(const struct op *o, long idx)
 {
 	unsigned int first = o->first, n = o->n;
-	int ri = o->reg;
+	int ri = o->reg, r;
 	char s[96];
 
 	clamp(ri, &first, &n);
 	describe(o, s, sizeof(s));
 	log_op(idx, "%s", s);
 	W.opno = idx;
+	/* khugepaged may swap in, and so take back, the THP region's pages. */
+	for (r = 0; r < NR_REGIONS; r++)
+		if (W.reg[r].thp)
+			excl_loosen_range(r, 0, W.reg[r].n);
 	switch (o->kind) {
 	case OP_CPU_READ:
 		return op_cpu(ri, first, n, false);
@@ -1740,6 +2068,10 @@ static int run_op(const struct op *o, long idx)
 		return op_pin(ri, first, n);
 	case OP_HOP:
 		return op_hop(o);
+	case OP_EXCLUSIVE:
+		return op_exclusive(o, ri, first, n);
+	case OP_CHECK_EXCL:
+		return op_check_excl(o, ri, first, n);
 	}
 	return 0;
 }
@@ -1768,16 +2100,37 @@ static bool allowed_nested(int kind)
 	return kind != OP_FORK && kind != OP_FREE && kind != OP_PAGEOUT;
 }
 
+/*
+ * The seeds found before the exclusive-access operations existed are
+ * drawn without them, so that they replay what they found.
+ */
+static bool legacy_seed(unsigned long seed)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_LEGACY_SEEDS; i++)
+		if (fixed_seeds[i] == seed)
+			return true;
+	return false;
+}
+
+static unsigned int kind_weight(unsigned int k)
+{
+	if (W.legacy && (k == OP_EXCLUSIVE || k == OP_CHECK_EXCL))
+		return 0;
+	return op_weight[k];
+}
+
 static void draw_op(struct gen *g, struct op *o)
 {
 	unsigned int total = 0, r, k, size;
 
 	for (k = 0; k < NR_OP_KINDS; k++)
-		total += op_weight[k];
+		total += kind_weight(k);
 	do {
 		r = rnd_below(total);
-		for (k = 0; r >= op_weight[k]; k++)
-			r -= op_weight[k];
+		for (k = 0; r >= kind_weight(k); k++)
+			r -= kind_weight(k);
 	} while (g->nested > 0 && !allowed_nested(k));
 	o->kind = k;
 	o->reg = rnd_below(NR_REGIONS);
@@ -1797,6 +2150,41 @@ static void draw_op(struct gen *g, struct op *o)
 }
 
 /* 9. One seed. */
+
+/*
+ * Learn the swap type pagemap shows for a device-exclusive entry, on a
+ * page of its own; W.excl_type stays -1 (no exclusive operations) if the
+ * driver has no EXCLUSIVE or pagemap hides the type.
+ */
+static int excl_probe(void)
+{
+	unsigned char *p;
+	struct hmm_dummy_cmd c;
+	__u64 pm = 0;
+	int ret;
+
+	W.excl_type = -1;
+	if (W.legacy)
+		return 0;
+	p = mmap(NULL, PSZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return fail("setup", "mmap: %d", errno);
+	fill_page(p, 1);
+	ret = dummy_cmd(W.fd[0], HMM_DUMMY_EXCLUSIVE, (uintptr_t)p, W.buf, 1, &c);
+	if (!ret && W.pagemap_fd >= 0 &&
+	    pread(W.pagemap_fd, &pm, sizeof(pm), (uintptr_t)p / PSZ * sizeof(pm)) == sizeof(pm) &&
+	    (pm & PM_SWAP) && PM_SWP_TYPE(pm))
+		W.excl_type = PM_SWP_TYPE(pm);
+	if (!ret && page_diff(W.buf, 1) >= 0)
+		ret = fail("data_wrong", "EXCLUSIVE read back of the probe page");
+	else if (!ret && page_diff(p, 1) >= 0)
+		ret = fail("data_wrong", "the probe page after EXCLUSIVE");
+	munmap(p, PSZ);
+	if (W.excl_type < 0)
+		ksft_print_msg("seed %lu: no exclusive operations (%d, pagemap %016llx)\n",
+			       W.seed, ret, (unsigned long long)pm);
+	return W.fail_kind ? -1 : 0;
+}
 
 static int seed_setup(struct gen *g)
 {
@@ -1838,6 +2226,8 @@ static int seed_setup(struct gen *g)
 	W.pm = malloc(MAX_PAGES * sizeof(__u64));
 	if (!W.buf || !W.pat || !W.snap[0] || !W.snap[1] || !W.present || !W.tags || !W.pm)
 		return fail("setup", "out of memory");
+	if (excl_probe())
+		return -1;
 	/* All regions live in one reservation, so nothing else lands there. */
 	raw = mmap(NULL, (NR_SLOTS + 1) * SLOT_SIZE, PROT_NONE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1946,6 +2336,7 @@ static void run_seed(const struct run_opts *ro, struct seed_result *res)
 
 	memset(&W, 0, sizeof(W));
 	W.seed = ro->seed;
+	W.legacy = legacy_seed(ro->seed);
 	W.child = 0;
 	rng_state = mix64(ro->seed);
 	catch_signals();
