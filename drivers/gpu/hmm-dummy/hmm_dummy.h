@@ -8,7 +8,7 @@
 #include <linux/atomic.h>
 #include <linux/cdev.h>
 #include <linux/device.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 #include <linux/hmm_mirror.h>
 #include <linux/list.h>
 #include <linux/memremap.h>

@@ -4,7 +4,7 @@
  *
  * The module creates nr_devices character devices, /dev/hmm_dummy0 and up,
  * each with chunks of device-private memory of its own. User space drives
- * them with the ioctls of include/uapi/linux/hmm_dummy.h.
+ * them with the ioctls of hmm_dummy_uapi.h.
  */
 #include <linux/fs.h>
 #include <linux/mm.h>

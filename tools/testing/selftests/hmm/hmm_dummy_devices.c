@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
 #include "../kselftest_harness.h"
 

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
 #define SZ_2M			(2UL << 20)
 

@@ -27,7 +27,7 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
 #include "hmm_dummy_util.h"
 

@@ -2,7 +2,7 @@
 /*
  * hmm_fuzz: hostile ioctl arguments for /dev/hmm_dummyN.
  *
- * A seeded loop throws every command of include/uapi/linux/hmm_dummy.h,
+ * A seeded loop throws every command of hmm_dummy_uapi.h,
  * unknown numbers and known numbers with a wrong size at the driver, with
  * addresses, lengths and buffers chosen to hurt: unaligned, NULL, kernel,
  * unmapped, non-canonical, near the top of the user address space, huge
@@ -39,7 +39,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
 #include "../kselftest.h"
 #include "hmm_dummy_util.h"

@@ -35,7 +35,7 @@
 #include <sys/mount.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
 #include "../../../../mm/gup_test.h"
 #include "hmm_dummy_util.h"

@@ -59,7 +59,7 @@
 #include <sys/mount.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
 #include "../kselftest.h"
 #include "../../../../mm/gup_test.h"

@@ -24,7 +24,9 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,9 +39,9 @@
 #include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 
-#include "../kselftest.h"
+#include "../kselftest_harness.h"
 #include "hmm_dummy_util.h"
 
 #define PAGE			4096UL
@@ -1020,43 +1022,55 @@ static void report(double secs)
 		ksft_print_msg("... and %lu more\n", sh->nnotes - n);
 }
 
-int main(int argc, char **argv)
+/* The harness's time limit of random_ops; --time must leave room in it. */
+#define STRESS_TIMEOUT		300
+#define MAX_SECONDS		(STRESS_TIMEOUT - 60)
+
+/* Set by main() from the command line. */
+static __u64 opt_seed;
+static long opt_seconds = DEFAULT_SECONDS;
+
+FIXTURE(stress)
 {
-	__u64 seed = time(NULL) ^ ((__u64)getpid() << 16);
+	__u64 seed;
+	long seconds;
+};
+
+FIXTURE_SETUP(stress)
+{
+	if (access("/dev/hmm_dummy1", F_OK))
+		SKIP(return, "/dev/hmm_dummy0 and 1 are needed (is hmm_dummy loaded?)");
+	self->seed = opt_seed;
+	self->seconds = opt_seconds;
+}
+
+FIXTURE_TEARDOWN(stress)
+{
+}
+
+/*
+ * The random mix described at the top: every page look as expected, every
+ * device command error explained, children that saw their pages as at the
+ * fork, and no device memory left in use at the end.
+ */
+TEST_F_TIMEOUT(stress, random_ops, STRESS_TIMEOUT)
+{
 	struct timespec t0, t1;
-	long seconds = DEFAULT_SECONDS, used0, used1;
+	long used0, used1;
 	double secs;
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
-			seed = strtoull(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
-			seconds = strtol(argv[++i], NULL, 0);
-		} else if (!strcmp(argv[i], "--no-free")) {
-			use_free = false;
-		} else {
-			fprintf(stderr, "%s [--seed N] [--time S] [--no-free]\n", argv[0]);
-			return KSFT_FAIL;
-		}
-	}
-	ksft_print_header();
-	if (access("/dev/hmm_dummy1", F_OK))
-		ksft_exit_skip("/dev/hmm_dummy0 and 1 are needed (is hmm_dummy loaded?)\n");
-	ksft_set_plan(4);
 	ksft_print_msg("seed %llu, %ld s, %d threads of %d pages%s\n",
-		       (unsigned long long)seed, seconds, NTHREADS, CHUNK_PAGES,
-		       use_free ? "" : ", no MADV_FREE");
-
+		       (unsigned long long)self->seed, self->seconds, NTHREADS,
+		       CHUNK_PAGES, use_free ? "" : ", no MADV_FREE");
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED || setup(seed))
-		ksft_exit_fail_perror("setup");
+	ASSERT_NE(MAP_FAILED, sh);
+	ASSERT_EQ(0, setup(self->seed));
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline = t0;
-	deadline.tv_sec += seconds;
+	deadline.tv_sec += self->seconds;
 	for (i = 0; i < NTHREADS; i++)
-		if (pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]))
-			ksft_exit_fail_perror("pthread_create");
+		ASSERT_EQ(0, pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]));
 	for (i = 0; i < NTHREADS; i++)
 		pthread_join(threads[i].tid, NULL);
 	reap_child(true);
@@ -1068,14 +1082,410 @@ int main(int argc, char **argv)
 	used1 = dummy_settled_pages_used(1);
 
 	report(secs);
-	ksft_test_result(!sh->data_bad, "every page look as expected (%lu judged, %lu not)\n",
-			 sh->checked, sh->data_bad);
-	ksft_test_result(!sh->errno_bad, "every device command error explained (%lu not)\n",
-			 sh->errno_bad);
-	ksft_test_result(sh->ops[OP_FORK] && !sh->child_bad,
-			 "forked children saw their pages as at the fork (%lu checks, %lu bad)\n",
-			 sh->child_checked, sh->child_bad);
-	ksft_test_result(!used0 && !used1, "device memory all free: dev0 %ld, dev1 %ld used\n",
-			 used0, used1);
-	ksft_finished();
+	EXPECT_EQ(0UL, sh->data_bad)
+		TH_LOG("%lu of %lu page looks not as expected", sh->data_bad, sh->checked);
+	EXPECT_EQ(0UL, sh->errno_bad)
+		TH_LOG("%lu device command errors not explained", sh->errno_bad);
+	EXPECT_NE(0UL, sh->ops[OP_FORK]);
+	EXPECT_EQ(0UL, sh->child_bad)
+		TH_LOG("forked children: %lu of %lu checks bad", sh->child_bad,
+		       sh->child_checked);
+	EXPECT_EQ(0, used0);
+	EXPECT_EQ(0, used1);
+}
+
+/* ---- exclusive access racing fork(), mprotect() and device reads ---- */
+
+/* Bounds of the races below, in TCG time. */
+#define FORK_SECONDS		20
+#define RACE_FORKS		10000
+#define RACE_SECONDS		10
+#define RACE_EXCLUSIVES		20000
+#define RACE_READS		20000
+#define UNRELATED		4	/* threads changing other pages */
+#define RACE_ALARM		(FORK_SECONDS + 10)
+#define SEED_X			21
+#define CANARY			0xa5
+
+/*
+ * Page X of private anonymous memory holding a pattern, and two files:
+ * @fd[0] and @fd[1] are separate opens of /dev/hmm_dummy0, so separate
+ * mirrors of this mm.
+ */
+FIXTURE(excl_race)
+{
+	int fd[2];
+	size_t psz;
+	unsigned char *x;
+};
+
+FIXTURE_SETUP(excl_race)
+{
+	char why[80];
+	int i;
+
+	self->fd[0] = -1;
+	self->fd[1] = -1;
+	self->psz = sysconf(_SC_PAGESIZE);
+	self->x = MAP_FAILED;
+	for (i = 0; i < 2; i++) {
+		self->fd[i] = dummy_fixture_open(0, why, sizeof(why));
+		if (self->fd[i] < 0 && why[0])
+			SKIP(return, "%s", why);
+		ASSERT_LE(0, self->fd[i]);
+	}
+	self->x = map_anon(self->psz, MAP_PRIVATE);
+	ASSERT_NE(MAP_FAILED, self->x);
+	pat_fill(self->x, self->psz, SEED_X);
+}
+
+FIXTURE_TEARDOWN(excl_race)
+{
+	if (self->x != MAP_FAILED)
+		munmap(self->x, self->psz);
+	if (self->fd[0] >= 0)
+		close(self->fd[0]);
+	if (self->fd[1] >= 0)
+		close(self->fd[1]);
+}
+
+/* Seconds since @t0. */
+static double since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - t0->tv_sec + (now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/*
+ * A thread doing one thing over and over until told to stop: EXCLUSIVE
+ * of page @page through @fd, its read back checked, or (@page NULL)
+ * mprotect() of @other to read-only and back, or (@zap) MADV_DONTNEED of
+ * @other and a write that faults it in again.
+ */
+struct looper {
+	int fd;
+	unsigned char *page;
+	unsigned char *other;
+	bool zap;
+	size_t psz;
+	pthread_t thread;
+	atomic_bool stop;
+	atomic_ulong done;
+	unsigned long errors;
+	unsigned long bad_data;
+	int first_error;
+};
+
+static void looper_error(struct looper *l, int err)
+{
+	if (!l->errors++)
+		l->first_error = err;
+}
+
+static void *looper_main(void *arg)
+{
+	struct looper *l = arg;
+	unsigned char *buf = malloc(l->psz);
+	struct hmm_dummy_cmd out;
+	int ret;
+
+	if (!buf) {
+		looper_error(l, -ENOMEM);
+		return NULL;
+	}
+	while (!atomic_load(&l->stop)) {
+		if (!l->page && l->zap) {
+			if (madvise(l->other, l->psz, MADV_DONTNEED))
+				looper_error(l, -errno);
+			l->other[0] = 1;
+			atomic_fetch_add(&l->done, 1);
+			continue;
+		}
+		if (!l->page) {
+			if (mprotect(l->other, l->psz, PROT_READ) ||
+			    mprotect(l->other, l->psz, PROT_READ | PROT_WRITE))
+				looper_error(l, -errno);
+			atomic_fetch_add(&l->done, 1);
+			continue;
+		}
+		memset(buf, CANARY, l->psz);
+		ret = dummy_cmd(l->fd, HMM_DUMMY_EXCLUSIVE, (uintptr_t)l->page, buf, 1, &out);
+		if (ret)
+			looper_error(l, ret);
+		else if (out.cpages != 1 || pat_diff(buf, l->psz, SEED_X) >= 0)
+			l->bad_data++;
+		atomic_fetch_add(&l->done, 1);
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Start @l with every signal blocked: they are for the test's thread. */
+static int looper_start(struct looper *l)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = pthread_create(&l->thread, NULL, looper_main, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+static void looper_stop(struct looper *l)
+{
+	atomic_store(&l->stop, true);
+	pthread_join(l->thread, NULL);
+}
+
+/*
+ * Keep the caller, and the threads it starts from now on, on the CPU it
+ * runs on.
+ */
+static int stay_on_this_cpu(void)
+{
+	int cpu = sched_getcpu();
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return -1;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* Give the calling thread a real-time priority (@on) or take it away. */
+static int realtime(bool on)
+{
+	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
+
+	return sched_setscheduler(0, on ? SCHED_FIFO : SCHED_OTHER, &sp);
+}
+
+/* Wait until @l has done something, so that the race is on. */
+static bool looper_running(struct looper *l)
+{
+	int ms;
+
+	for (ms = 0; ms < 10000 && !atomic_load(&l->done); ms++)
+		usleep(1000);
+	return atomic_load(&l->done);
+}
+
+/*
+ * fork() must not fail because a device is taking a page exclusive:
+ * fork() gives a device-exclusive entry back to the CPU and needs the
+ * page lock for that, which make_device_exclusive() returns held, so
+ * EXCLUSIVE must not let fork() in (drop the mmap lock) before it lets
+ * the page go. Every child sees X as it was.
+ *
+ * Both threads share one CPU and the forking one has a real-time
+ * priority: it wakes from a short sleep in the middle of whatever
+ * EXCLUSIVE is doing, and a fork() that then waits for the mmap lock runs
+ * the moment EXCLUSIVE drops it, before EXCLUSIVE can go on.
+ */
+TEST_F_TIMEOUT(excl_race, fork_during_exclusive, RACE_ALARM + 30)
+{
+	struct looper l = { .fd = self->fd[0], .page = self->x, .psz = self->psz };
+	unsigned long forks = 0, bad_children = 0;
+	int fork_errno = 0, status;
+	struct timespec t0;
+	bool rt;
+	double secs;
+	pid_t pid;
+
+	ASSERT_EQ(0, stay_on_this_cpu());
+	ASSERT_EQ(0, looper_start(&l));
+	ASSERT_TRUE(looper_running(&l));
+	rt = !realtime(true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (forks < RACE_FORKS && since(&t0) < FORK_SECONDS) {
+		pid = fork();
+		if (pid < 0) {
+			fork_errno = errno;
+			break;
+		}
+		if (!pid)
+			_exit(pat_diff(self->x, self->psz, SEED_X) >= 0);
+		forks++;
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status))
+			bad_children++;
+		usleep(20 + forks % 200);
+	}
+	secs = since(&t0);
+	if (rt)
+		realtime(false);
+	looper_stop(&l);
+	ksft_print_msg("%lu forks, %lu EXCLUSIVE in %.1f s%s\n", forks,
+		       atomic_load(&l.done), secs, rt ? "" : " (no real-time priority)");
+
+	ASSERT_EQ(0, fork_errno)
+		TH_LOG("fork() %lu failed: %s", forks + 1, strerror(fork_errno));
+	ASSERT_EQ(0UL, bad_children);
+	ASSERT_EQ(0UL, l.bad_data);
+	ASSERT_EQ(0UL, l.errors)
+		TH_LOG("%lu EXCLUSIVE failed, the first with %s", l.errors,
+		       strerror(-l.first_error));
+	ASSERT_LE(10UL, atomic_load(&l.done));
+	ASSERT_EQ(-1, pat_diff(self->x, self->psz, SEED_X));
+}
+
+/*
+ * Invalidations of other pages do not concern a page being taken
+ * exclusive: while other threads keep changing the protection of
+ * unrelated pages (under the mmap lock held for writing) and zapping
+ * others (with it held for reading, so also in the middle of a try),
+ * every EXCLUSIVE of X succeeds and reads X's bytes.
+ */
+TEST_F_TIMEOUT(excl_race, exclusive_ignores_unrelated_changes, RACE_ALARM + 30)
+{
+	size_t psz = self->psz;
+	unsigned char *buf = malloc(psz);
+	struct looper l[UNRELATED] = { 0 };
+	struct hmm_dummy_counters c0, c1;
+	struct hmm_dummy_cmd out;
+	unsigned long n = 0, pairs = 0, zaps = 0, errors = 0;
+	int ret = 0, first_error = 0, i;
+	struct timespec t0;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, get_counters(self->fd[0], &c0));
+	for (i = 0; i < UNRELATED; i++) {
+		l[i].fd = -1;
+		l[i].psz = psz;
+		l[i].zap = i % 2;
+		l[i].other = map_anon(psz, MAP_PRIVATE);
+		ASSERT_NE(MAP_FAILED, l[i].other);
+		memset(l[i].other, 0x3c, psz);
+		ASSERT_EQ(0, looper_start(&l[i]));
+	}
+	for (i = 0; i < UNRELATED; i++)
+		ASSERT_TRUE(looper_running(&l[i]));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (n < RACE_EXCLUSIVES && since(&t0) < RACE_SECONDS) {
+		memset(buf, CANARY, psz);
+		ret = dummy_cmd(self->fd[0], HMM_DUMMY_EXCLUSIVE, (uintptr_t)self->x, buf, 1,
+				&out);
+		if (ret || out.cpages != 1 || pat_diff(buf, psz, SEED_X) >= 0)
+			break;
+		n++;
+	}
+	for (i = 0; i < UNRELATED; i++) {
+		looper_stop(&l[i]);
+		*(l[i].zap ? &zaps : &pairs) += atomic_load(&l[i].done);
+		if (l[i].errors && !errors)
+			first_error = l[i].first_error;
+		errors += l[i].errors;
+	}
+	ASSERT_EQ(0, get_counters(self->fd[0], &c1));
+	ksft_print_msg("%lu EXCLUSIVE in %.1f s; %lu mprotect pairs, %lu zaps, %llu protections\n",
+		       n, since(&t0), pairs, zaps,
+		       (unsigned long long)(c1.invalidations[HMM_DUMMY_EVENT_PROTECT] -
+					    c0.invalidations[HMM_DUMMY_EVENT_PROTECT]));
+
+	ASSERT_EQ(0, ret) TH_LOG("EXCLUSIVE %lu failed", n + 1);
+	ASSERT_EQ(1U, out.cpages);
+	ASSERT_EQ(-1, pat_diff(buf, psz, SEED_X));
+	ASSERT_EQ(0UL, errors) TH_LOG("mprotect or madvise failed %lu times: %s", errors,
+				      strerror(-first_error));
+	/* The mirror heard the unrelated invalidations meanwhile. */
+	ASSERT_LT(c0.invalidations[HMM_DUMMY_EVENT_PROTECT],
+		  c1.invalidations[HMM_DUMMY_EVENT_PROTECT]);
+	ASSERT_EQ(-1, pat_diff(self->x, psz, SEED_X));
+	for (i = 0; i < UNRELATED; i++)
+		munmap(l[i].other, psz);
+	free(buf);
+}
+
+static void on_alarm(int sig)
+{
+}
+
+/*
+ * READ_UNLOCKED of X through one file while another keeps taking X
+ * exclusive: each fault of the read takes X back and each EXCLUSIVE
+ * takes it away again, yet every read returns X's bytes, and in bounded
+ * time (the alarm ends a read that keeps going round with EINTR).
+ */
+TEST_F_TIMEOUT(excl_race, read_unlocked_vs_exclusive, RACE_ALARM + 30)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct looper l = { .fd = self->fd[1], .page = self->x, .psz = self->psz };
+	size_t psz = self->psz;
+	unsigned char *buf = malloc(psz);
+	struct hmm_dummy_cmd cmd;
+	unsigned long n = 0, faults = 0;
+	struct timespec t0;
+	int ret = 0;
+
+	ASSERT_NE(NULL, buf);
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	ASSERT_EQ(0, looper_start(&l));
+	ASSERT_TRUE(looper_running(&l));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	alarm(RACE_ALARM);
+	while (n < RACE_READS && since(&t0) < RACE_SECONDS) {
+		memset(buf, CANARY, psz);
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.addr = (uintptr_t)self->x;
+		cmd.ptr = (uintptr_t)buf;
+		cmd.npages = 1;
+		/* No retry on EINTR: that is how the alarm ends a livelock. */
+		ret = ioctl(self->fd[0], HMM_DUMMY_READ_UNLOCKED, &cmd) ? -errno : 0;
+		if (ret || cmd.cpages != 1 || pat_diff(buf, psz, SEED_X) >= 0)
+			break;
+		faults += cmd.faults;
+		n++;
+	}
+	alarm(0);
+	looper_stop(&l);
+	ksft_print_msg("%lu READ_UNLOCKED (%lu faults), %lu EXCLUSIVE in %.1f s\n", n,
+		       faults, atomic_load(&l.done), since(&t0));
+
+	ASSERT_EQ(0, ret) TH_LOG("READ_UNLOCKED %lu failed%s", n + 1,
+				 ret == -EINTR ? " (the alarm ended it)" : "");
+	ASSERT_EQ(1U, cmd.cpages);
+	ASSERT_EQ(-1, pat_diff(buf, psz, SEED_X));
+	ASSERT_EQ(0UL, l.bad_data);
+	ASSERT_EQ(0UL, l.errors)
+		TH_LOG("%lu EXCLUSIVE failed, the first with %s", l.errors,
+		       strerror(-l.first_error));
+	ASSERT_LE(10UL, atomic_load(&l.done));
+	free(buf);
+}
+
+/*
+ * --seed, --time and --no-free are random_ops'; the other arguments go
+ * to the harness (-t NAME, -l, ...).
+ */
+int main(int argc, char **argv)
+{
+	char **rest = calloc(argc + 1, sizeof(*rest));
+	int i, n = 0;
+
+	opt_seed = time(NULL) ^ ((__u64)getpid() << 16);
+	if (!rest)
+		return KSFT_FAIL;
+	rest[n++] = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
+			opt_seed = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--time") && i + 1 < argc) {
+			opt_seconds = strtol(argv[++i], NULL, 0);
+			if (opt_seconds < 1 || opt_seconds > MAX_SECONDS) {
+				fprintf(stderr, "--time: 1 to %d seconds\n", MAX_SECONDS);
+				return KSFT_FAIL;
+			}
+		} else if (!strcmp(argv[i], "--no-free")) {
+			use_free = false;
+		} else {
+			rest[n++] = argv[i];
+		}
+	}
+	return test_harness_run(n, rest);
 }

@@ -39,7 +39,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <linux/hmm_dummy.h>
+#include "hmm_dummy_uapi.h"
 #include <linux/userfaultfd.h>
 
 #include "hmm_dummy_util.h"
