@@ -12,14 +12,19 @@
 sphinx=/usr/bin/sphinx-build
 [ -x "$sphinx" ] || die "no $sphinx: install python3-sphinx"
 out=$BUILD/docs
+# Sphinx never deletes a page: a stale one would pass the checks below.
+rm -rf "$out/Documentation/output"
 mkdir -p "$out"
 log=$LOGS/htmldocs.log
 make -C "$APPLY_TREE" O="$out" SPHINXDIRS=mm SPHINXBUILD="$sphinx" PYTHON3=/usr/bin/python3 \
 	htmldocs >"$log" 2>&1 || { tail -n 30 "$log"; die "make htmldocs failed"; }
 
-# The series' pages and every file whose kernel-doc they include.
-ours='hmm-mirror\.rst|hmm-dummy\.rst|migrate-vma\.rst|hmm_mirror|migrate_vma|hmm_dummy|hmm-dummy'
-if grep -E 'WARNING|ERROR|CRITICAL' "$log" | grep -E "$ours"; then
+# The series' pages, every file whose kernel-doc they include, and every
+# document the series edits (the index's toctree).
+ours='hmm-mirror|hmm-dummy|migrate-vma|hmm_mirror|migrate_vma|hmm_dummy'
+touched=$(git -C "$APPLY_TREE" diff --name-only "$BASE_TAG" HEAD -- Documentation |
+	sed 's/[.[\*^$]/\\&/g' | paste -sd'|')
+if grep -E 'WARNING|ERROR|CRITICAL' "$log" | grep -E "$ours${touched:+|$touched}"; then
 	die "htmldocs warns about the series' documentation (full log: $log)"
 fi
 
@@ -35,5 +40,8 @@ check_renders() {	# check_renders PAGE SYMBOL...
 }
 check_renders hmm-mirror hmm_mirror_register hmm_vma_fault_pfns_unlocked hmm_mirror_ops
 check_renders migrate-vma migrate_vma migrate_vma_fault migrate_vma_ops
+check_renders hmm-dummy hmm_dummy_cmd hmm_dummy_counters hmm_dummy_info hmm_dummy_inject
+grep -q 'HMM_DUMMY_READ_UNLOCKED' "$html/hmm-dummy.html" ||
+	die "$html/hmm-dummy.html does not render the commands (DOC: Commands)"
 echo "htmldocs (mm): the series' pages render their API with no warning;" \
 	"$(grep -c WARNING "$log") warnings of the base's own pages"

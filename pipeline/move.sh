@@ -58,6 +58,20 @@ mapfile -t revs < <(git rev-list --reverse base..HEAD)
 [ "${#revs[@]}" -eq "$commits" ] ||
 	die "$move_tree has ${#revs[@]} commits above base, the series $commits"
 
+# Every path a commit of the move tree changes must be one of its files or
+# the target of one of its fragments: a fixup that reached another file
+# would be dropped silently.
+n=0
+for c in "$REPO"/series/*.commit; do
+	rev=${revs[$n]}
+	n=$((n + 1))
+	extra=$(comm -13 <(commit_files "$c" | while read -r f; do
+			case "$f" in *.patch) fragment_file "$f" ;; *) echo "$f" ;; esac
+		done | sort) <(git diff --name-only "$rev^" "$rev" | sort))
+	[ -z "$extra" ] || die "$(basename "$c") in $move_tree also changes: $extra;" \
+		"add series/$(basename "$c" .commit)/PATH.patch (or the new file) to it, then run again"
+done
+
 n=0
 for c in "$REPO"/series/*.commit; do
 	rev=${revs[$n]}

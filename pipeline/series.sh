@@ -37,16 +37,19 @@ check_ownership() {	# every series file belongs to exactly one commit
 	for c in "$REPO"/series/*.commit; do
 		folder=series/$(basename "$c" .commit)/
 		misplaced=$(commit_files "$c" | awk -v d="$folder" '
-			/\.patch$/ != (index($0, d) == 1)')
+			/\.patch$/ ? index($0, d) != 1 : /^series\//')
 		[ -z "$misplaced" ] || die "$(basename "$c"): a fragment must be in $folder," \
 			"any other file outside series/: $misplaced"
 	done
 	local f changed
-	for f in $(grep '\.patch$' <<<"$listed"); do
-		changed=$(sed -n 's|^diff --git a/\(.*\) b/.*|\1|p' "$REPO/$f" | sort -u)
+	while IFS= read -r f; do
+		# What git apply would touch, not what the diff headers claim.
+		changed=$(cd "$REPO" && git apply --numstat "$f" | cut -f3- | sort -u)
 		[ "$changed" = "$(fragment_file "$f")" ] ||
 			die "$f must change $(fragment_file "$f") alone, not: $changed"
-	done
+		[ -z "$(cd "$REPO" && git apply --summary "$f")" ] ||
+			die "$f creates, deletes or renames a file: new files live at their paths"
+	done < <(grep '\.patch$' <<<"$listed" || true)
 }
 
 add_commit() {	# apply one .commit file on top of $GEN's HEAD and commit it

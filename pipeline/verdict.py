@@ -61,6 +61,13 @@ def tap_results(lines, prefix=""):
     return out
 
 
+def check_plan(label, lines, results, problems):
+    """A suite that died part way has fewer results than its TAP plan."""
+    plan = next((int(m.group(1)) for l in lines if (m := re.match(r"^1\.\.(\d+)", l))), None)
+    if plan is None or plan != len(results):
+        problems.append(f"{label}: plan {plan} but {len(results)} results")
+
+
 def judge_ours(body, problems):
     """Count the tests of every program; a program without results counts once."""
     counts = {"ok": 0, "fail": 0, "skip": 0}
@@ -102,6 +109,8 @@ def load_list(path):
         line = line.split("#", 1)[0].strip()
         if line:
             status, _, name = line.partition(" ")
+            if name.strip() in out:
+                sys.exit(f"{path}: {name.strip()} is listed twice")
             out[name.strip()] = status
     return out
 
@@ -172,6 +181,7 @@ def main():
 
     coexist = tap_results(secs.get("coexist", []))
     print(f"coexist: {summary(coexist)}")
+    check_plan("coexist", secs.get("coexist", []), coexist, problems)
     if pristine:
         recorded = load_list(pristine)
         must = [n for n, s in recorded.items() if s == "ok"]
@@ -184,6 +194,7 @@ def main():
 
     peer = tap_results(secs.get("peer", []))
     print(f"peer: {summary(peer)}")
+    check_plan("peer", secs.get("peer", []), peer, problems)
     gate_exact("peer", peer, load_list(os.path.join(HERE, "peer-required.txt")), counts,
                problems)
 

@@ -73,11 +73,15 @@
  *   device page table; ``cpages`` counts the pages read. The CPU page
  *   table keeps a device-exclusive entry, the device page table a
  *   writable entry marked exclusive. The pages must be private memory the
- *   process may write (a private file page is copied first): ``-EPERM``
- *   for a read-only mapping, ``-EOPNOTSUPP`` for shared or hugetlbfs
+ *   process may write (a private file page is copied first): ``-EFAULT``
+ *   where nothing is mapped or the mapping has no access, ``-EPERM`` for
+ *   a read-only mapping, ``-EOPNOTSUPP`` for shared or hugetlbfs
  *   memory, ``-EBUSY`` when invalidations of a page made sixteen tries in
- *   a row stale. The first CPU access of a page (or an ``mprotect()``,
- *   ``fork()``, migration, unmap of it) takes it back and clears the mark.
+ *   a row stale; the pages taken before the one that failed stay taken,
+ *   and ``cpages`` is 0. Any invalidation of a page ends its exclusive
+ *   access and clears the mark: the first CPU access, another device's
+ *   access, ``fork()``, a change of protection, ``MADV_DONTNEED`` or
+ *   ``MADV_FREE``, migration, unmapping.
  *
  * ``HMM_DUMMY_CHECK_EXCLUSIVE`` (``0x06``)
  *   ``-EPERM`` while the device still has any page of the range for
