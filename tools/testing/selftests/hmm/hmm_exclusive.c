@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sched.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -35,6 +37,13 @@
 #define WRITERS			4
 #define RACE_PAGES		32UL
 #define RACE_ROUNDS		300
+/* cpu_writers_race_exclusive stops early after this long, not below this many. */
+#define RACE_SECONDS		10
+#define RACE_MIN_ROUNDS		20
+#define RACE_TIMEOUT		60
+
+#define PM_PRESENT		0x8000000000000000ULL
+#define PM_SWAP			0x4000000000000000ULL
 
 FIXTURE(excl)
 {
@@ -142,6 +151,26 @@ static unsigned long long pagemap_of(const void *addr)
 	if (fd >= 0)
 		close(fd);
 	return pm;
+}
+
+/* How many of the @n pages at @p have pagemap flags @mask equal to @want. */
+static size_t pm_count(const unsigned char *p, size_t n, size_t psz,
+		       unsigned long long mask, unsigned long long want)
+{
+	size_t i, count = 0;
+
+	for (i = 0; i < n; i++)
+		count += (pagemap_of(p + i * psz) & mask) == want;
+	return count;
+}
+
+/* Seconds since @t0. */
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 /* A device READ of @n pages at @p must give pattern @seed. */
@@ -256,9 +285,10 @@ static void *writer_main(void *arg)
 /*
  * CPU writer threads against the device taking their pages exclusive in
  * a loop: no write is lost, and the last one of each page is what both the
- * CPU and the device find at the end.
+ * CPU and the device find at the end. RACE_ROUNDS takes, or as many as
+ * RACE_SECONDS allow on a slow (debug) kernel, but at least RACE_MIN_ROUNDS.
  */
-TEST_F(excl, cpu_writers_race_exclusive)
+TEST_F_TIMEOUT(excl, cpu_writers_race_exclusive, RACE_TIMEOUT)
 {
 	size_t psz = self->psz, i;
 	unsigned char *p = filled(psz, RACE_PAGES, 0), *buf = malloc(RACE_PAGES * psz);
@@ -267,6 +297,7 @@ TEST_F(excl, cpu_writers_race_exclusive)
 	atomic_int stop = 0;
 	unsigned long taken = 0, busy = 0, round, joined = 0;
 	struct hmm_dummy_cmd c;
+	struct timespec t0;
 	int ret;
 
 	ASSERT_NE(MAP_FAILED, p);
@@ -279,7 +310,8 @@ TEST_F(excl, cpu_writers_race_exclusive)
 		w[i].stop = &stop;
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, writer_main, &w[i]));
 	}
-	for (round = 0; round < RACE_ROUNDS; round++) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (round = 0; round < RACE_ROUNDS && since(&t0) < RACE_SECONDS; round++) {
 		ret = take(self->fd, p, buf, RACE_PAGES, &c);
 		if (ret == -EBUSY) {
 			busy++;
@@ -293,8 +325,10 @@ TEST_F(excl, cpu_writers_race_exclusive)
 	for (i = 0; i < WRITERS; i++)
 		joined += !pthread_join(th[i], NULL);
 	ASSERT_EQ(WRITERS, joined);
-	TH_LOG("%lu takes, %lu busy, writer rounds %lu %lu %lu %lu", taken, busy,
+	TH_LOG("%lu rounds in %.1f s: %lu takes, %lu busy, writer rounds %lu %lu %lu %lu",
+	       round, since(&t0), taken, busy,
 	       w[0].rounds, w[1].rounds, w[2].rounds, w[3].rounds);
+	ASSERT_LE(RACE_MIN_ROUNDS, round);
 	ASSERT_LT(0, taken);
 	/* The last state, from the device while it holds the pages, then the CPU. */
 	ASSERT_EQ(0, take(self->fd, p, buf, RACE_PAGES, &c));
@@ -509,50 +543,123 @@ TEST_F(excl, dontneed_drops)
 	ASSERT_EQ(-1, zero_diff(p, len));
 }
 
-/*
- * MADV_FREE invalidates (the device loses the pages) but cannot free
- * a page the CPU does not map: the data stays, even after reclaim.
- */
-TEST_F(excl, free_keeps_data)
+/* Keep the test on one CPU, whose LRU batches MADV_PAGEOUT drains. */
+static bool run_on_first_cpu(void)
 {
-	size_t psz = self->psz, len = NPAGES * psz;
-	unsigned char *p = filled(psz, NPAGES, 63);
+	cpu_set_t all, one;
+	int cpu;
 
-	ASSERT_NE(MAP_FAILED, p);
-	take_all(_metadata, self->fd, p, NPAGES, psz, 63);
-	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
-	ASSERT_EQ(0, held(self->fd, p, NPAGES));
-	madvise(p, len, MADV_PAGEOUT);
-	ASSERT_EQ(-1, pat_diff(p, len, 63));
+	if (sched_getaffinity(0, sizeof(all), &all))
+		return false;
+	for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &all); cpu++)
+		;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return !sched_setaffinity(0, sizeof(one), &one);
 }
 
-/* Closing the file while it holds pages: the CPU gets them back intact. */
+/*
+ * MADV_FREE invalidates, so the device loses the pages, but it leaves the
+ * CPU's device-exclusive entries alone: the pages are not made lazily
+ * freeable, and MADV_PAGEOUT skips those entries too. A CPU read ends the
+ * exclusive access; then reclaim swaps the pages out for real, and they
+ * come back intact.
+ */
+TEST_F(excl, free_then_pageout_keeps_data)
+{
+	size_t psz = self->psz, len = NPAGES * psz, i, out = 0;
+	unsigned long long pm[NPAGES];
+	unsigned char *p;
+	int tries;
+
+	ASSERT_TRUE(run_on_first_cpu());
+	p = filled(psz, NPAGES, 63);
+	ASSERT_NE(MAP_FAILED, p);
+	take_all(_metadata, self->fd, p, NPAGES, psz, 63);
+	/* Device-exclusive entries: not present, shown as swap entries. */
+	ASSERT_EQ(NPAGES, pm_count(p, NPAGES, psz, PM_PRESENT | PM_SWAP, PM_SWAP));
+	for (i = 0; i < NPAGES; i++)
+		pm[i] = pagemap_of(p + i * psz);
+	ASSERT_EQ(0, madvise(p, len, MADV_FREE));
+	ASSERT_EQ(0, held(self->fd, p, NPAGES));
+	ASSERT_EQ(0, madvise(p, len, MADV_PAGEOUT));
+	/* Neither changed the CPU entries: the same device-exclusive ones. */
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_EQ(pm[i], pagemap_of(p + i * psz)) TH_LOG("page %zu", i);
+	/* The CPU read takes them back; MADV_FREE had not dropped the data. */
+	ASSERT_EQ(-1, pat_diff(p, len, 63));
+	ASSERT_EQ(NPAGES, pm_count(p, NPAGES, psz, PM_PRESENT, PM_PRESENT));
+	ASSERT_EQ(0, held(self->fd, p, NPAGES));
+	/* Now reclaim can have them: dirty anonymous pages go to swap. */
+	for (tries = 0; tries < 3 && out < NPAGES; tries++) {
+		ASSERT_EQ(0, madvise(p, len, MADV_PAGEOUT));
+		out = pm_count(p, NPAGES, psz, PM_PRESENT | PM_SWAP, PM_SWAP);
+	}
+	ASSERT_EQ(NPAGES, out) TH_LOG("%zu of %lu pages swapped out", out, NPAGES);
+	ASSERT_EQ(-1, pat_diff(p, len, 63));
+	dev_check(_metadata, self->fd, p, NPAGES, psz, 63);
+	munmap(p, len);
+}
+
+/*
+ * Closing the file while it holds pages: its mirror goes, the CPU entries
+ * stay device-exclusive until something touches them, and a new file of
+ * the device can take the pages, with the CPU's data intact.
+ */
 TEST_F(excl, close_while_exclusive)
 {
 	size_t psz = self->psz, len = NPAGES * psz;
 	unsigned char *p = filled(psz, NPAGES, 71);
-	int fd = dummy_open(0);
+	struct hmm_dummy_info i0, i1;
+	int fd = dummy_open(0), fd2;
 
 	ASSERT_LE(0, fd);
 	ASSERT_NE(MAP_FAILED, p);
 	take_all(_metadata, fd, p, NPAGES, psz, 71);
+	ASSERT_EQ(0, get_info(self->fd, &i0));
+	/* Just before the close: the file holds them all, the fixture's none. */
+	ASSERT_EQ((long)NPAGES, held(fd, p, NPAGES));
+	ASSERT_EQ(0, held(self->fd, p, NPAGES));
 	ASSERT_EQ(0, close(fd));
-	/* Another file of the device never held them. */
+	ASSERT_EQ(0, get_info(self->fd, &i1));
+	ASSERT_EQ(i0.mirrors - 1, i1.mirrors);
+	ASSERT_EQ(i0.releases + 1, i1.releases);
+	/* Exclusive access takes no device memory, before or after. */
+	ASSERT_EQ(i0.pages_used, i1.pages_used);
+	/* Nothing took the pages back: the CPU entries are still exclusive. */
+	ASSERT_EQ(NPAGES, pm_count(p, NPAGES, psz, PM_PRESENT | PM_SWAP, PM_SWAP));
+	/* A new file takes them from the entries the closed one left. */
+	fd2 = dummy_open(0);
+	ASSERT_LE(0, fd2);
+	take_all(_metadata, fd2, p, NPAGES, psz, 71);
 	ASSERT_EQ(0, held(self->fd, p, NPAGES));
 	ASSERT_EQ(-1, pat_diff(p, len, 71));
-	/* And they can be taken again afterwards. */
-	take_all(_metadata, self->fd, p, NPAGES, psz, 71);
-	ASSERT_EQ(-1, pat_diff(p, len, 71));
+	ASSERT_EQ(0, held(fd2, p, NPAGES));
+	ASSERT_EQ(NPAGES, pm_count(p, NPAGES, psz, PM_PRESENT, PM_PRESENT));
+	ASSERT_EQ(0, close(fd2));
+	munmap(p, len);
 }
 
-/* A process exiting with exclusive pages: nothing is left held. */
+/*
+ * A process exiting with exclusive pages: the child's file holds them up
+ * to the end, its mirror is released once and unregistered, and the
+ * parent's copy of the data is untouched and can be taken.
+ */
 TEST_F(excl, exit_while_exclusive)
 {
 	size_t psz = self->psz;
 	unsigned char *p = filled(psz, NPAGES, 72);
+	struct hmm_dummy_info i0, i1;
+	int up[2], down[2];
+	long child_held = -1;
+	int tries;
 	pid_t pid;
+	char b;
 
 	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, pipe(up));
+	ASSERT_EQ(0, pipe(down));
+	ASSERT_EQ(0, get_info(self->fd, &i0));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
@@ -565,11 +672,41 @@ TEST_F(excl, exit_while_exclusive)
 			_exit(1);
 		if (pat_diff(buf, NPAGES * psz, 72) >= 0)
 			_exit(2);
-		_exit(held(fd, p, NPAGES) == (long)NPAGES ? 0 : 3);
+		/* Report what the file holds, wait for the go, exit holding it. */
+		child_held = held(fd, p, NPAGES);
+		if (write(up[1], &child_held, sizeof(child_held)) != sizeof(child_held) ||
+		    read(down[0], &b, 1) != 1)
+			_exit(3);
+		_exit(held(fd, p, NPAGES) == (long)NPAGES ? 0 : 4);
 	}
+	ASSERT_EQ(sizeof(child_held), read(up[0], &child_held, sizeof(child_held)));
+	ASSERT_EQ((long)NPAGES, child_held);
+	/* The child's mirror is registered and not released yet. */
+	ASSERT_EQ(0, get_info(self->fd, &i1));
+	ASSERT_EQ(i0.mirrors + 1, i1.mirrors);
+	ASSERT_EQ(i0.releases, i1.releases);
+	ASSERT_EQ(1, write(down[1], "g", 1));
 	ASSERT_EQ(0, wait_child(pid));
-	ASSERT_EQ(0, held(self->fd, p, NPAGES));
+	/* Gone: released once, unregistered, no device memory involved. */
+	for (tries = 0; tries < 100; tries++) {
+		ASSERT_EQ(0, get_info(self->fd, &i1));
+		if (i1.mirrors == i0.mirrors)
+			break;
+		usleep(20000);
+	}
+	ASSERT_EQ(i0.mirrors, i1.mirrors);
+	ASSERT_EQ(i0.releases + 1, i1.releases);
+	ASSERT_EQ(i0.pages_used, i1.pages_used);
+	/* The parent's pages never were the child's to take. */
+	ASSERT_EQ(NPAGES, pm_count(p, NPAGES, psz, PM_PRESENT, PM_PRESENT));
 	ASSERT_EQ(-1, pat_diff(p, NPAGES * psz, 72));
+	take_all(_metadata, self->fd, p, NPAGES, psz, 72);
+	ASSERT_EQ(-1, pat_diff(p, NPAGES * psz, 72));
+	ASSERT_EQ(0, held(self->fd, p, NPAGES));
+	close(up[0]);
+	close(up[1]);
+	close(down[0]);
+	close(down[1]);
 }
 
 /* A page in device memory is brought back to RAM to be taken. */

@@ -30,7 +30,10 @@
  * entries keeps it. Where the kernel may drop it or not (reclaim, a
  * migration's reach, khugepaged in the THP region) the model only bounds
  * it: the mark may go, never come. A marked page must always be one the
- * CPU does not map.
+ * CPU does not map. The probe at the start only leaves the exclusive
+ * operations out on ENOTTY (a driver without EXCLUSIVE) or a pagemap
+ * hiding the type; any other error fails the seed, and a whole run ends
+ * with a result that fails if they were on and took no page.
  *
  * Each page holds a 64-bit stamp of (seed, operation, page), spread over
  * the page, so a stale, swapped, torn or misplaced page cannot pass.
@@ -218,6 +221,8 @@ struct seed_result {
 	long fail_op;
 	char kind[32];
 	unsigned long cover[NR_CV];
+	int excl_on;		/* the probe enabled the exclusive operations */
+	unsigned long excl_ops;	/* EXCLUSIVE operations run with them on */
 };
 
 /* The whole state of one seed's run, in its own process. */
@@ -239,6 +244,7 @@ struct world {
 	long child_until;
 	int pagemap_fd;
 	int excl_type;
+	unsigned long excl_ops;
 	bool legacy;
 	cpu_set_t cpus;
 	int nr_cpus;
@@ -1129,8 +1135,16 @@ static int op_dev_access(const struct op *o, int ri, unsigned int first,
 			fill_page(W.buf + i * PSZ, W.tags[i]);
 		}
 	}
-	ret = write ? dev_write(W.fd[d], page_addr(ri, first), W.buf, n, &c) :
-		      dev_read(W.fd[d], page_addr(ri, first), W.buf, n, &c);
+	/*
+	 * A read is READ or READ_UNLOCKED, whose faults may drop the mmap
+	 * lock: the same result either way. Legacy seeds keep READ.
+	 */
+	if (write)
+		ret = dev_write(W.fd[d], page_addr(ri, first), W.buf, n, &c);
+	else
+		ret = dummy_cmd(W.fd[d], !W.legacy && (o->arg & 1) ?
+				HMM_DUMMY_READ_UNLOCKED : HMM_DUMMY_READ,
+				(uintptr_t)page_addr(ri, first), W.buf, n, &c);
 	if (ret || c.cpages != n)
 		return fail("dev_access", "dev%d %s of r%d [%u,+%u): %d, %llu pages",
 			    d, write ? "WRITE" : "READ", ri, first, n, ret,
@@ -1930,6 +1944,7 @@ static int op_exclusive(const struct op *o, int ri, unsigned int first, unsigned
 
 	if (W.excl_type < 0)
 		return 0;
+	W.excl_ops++;
 	if (!m) {
 		/* Not writable, or poisoned: refused, nothing changes. */
 		ret = dummy_cmd(W.fd[d], HMM_DUMMY_EXCLUSIVE, (uintptr_t)page_addr(ri, first),
@@ -2154,7 +2169,9 @@ static void draw_op(struct gen *g, struct op *o)
 /*
  * Learn the swap type pagemap shows for a device-exclusive entry, on a
  * page of its own; W.excl_type stays -1 (no exclusive operations) if the
- * driver has no EXCLUSIVE or pagemap hides the type.
+ * driver has no EXCLUSIVE (ENOTTY) or pagemap hides the type. Any other
+ * error of the probe fails the seed: it would turn every exclusive
+ * operation and check into a no-op.
  */
 static int excl_probe(void)
 {
@@ -2171,6 +2188,10 @@ static int excl_probe(void)
 		return fail("setup", "mmap: %d", errno);
 	fill_page(p, 1);
 	ret = dummy_cmd(W.fd[0], HMM_DUMMY_EXCLUSIVE, (uintptr_t)p, W.buf, 1, &c);
+	if (ret && ret != -ENOTTY)
+		fail("exclusive_probe",
+		     "EXCLUSIVE of the probe page: %d, %llu pages (only ENOTTY, no EXCLUSIVE in the driver, may leave the exclusive operations out)",
+		     ret, (unsigned long long)c.cpages);
 	if (!ret && W.pagemap_fd >= 0 &&
 	    pread(W.pagemap_fd, &pm, sizeof(pm), (uintptr_t)p / PSZ * sizeof(pm)) == sizeof(pm) &&
 	    (pm & PM_SWAP) && PM_SWP_TYPE(pm))
@@ -2180,7 +2201,7 @@ static int excl_probe(void)
 	else if (!ret && page_diff(p, 1) >= 0)
 		ret = fail("data_wrong", "the probe page after EXCLUSIVE");
 	munmap(p, PSZ);
-	if (W.excl_type < 0)
+	if (W.excl_type < 0 && !W.fail_kind)
 		ksft_print_msg("seed %lu: no exclusive operations (%d, pagemap %016llx)\n",
 			       W.seed, ret, (unsigned long long)pm);
 	return W.fail_kind ? -1 : 0;
@@ -2361,6 +2382,8 @@ static void run_seed(const struct run_opts *ro, struct seed_result *res)
 	res->failed = !!W.fail_kind;
 	res->fail_op = W.opno;
 	memcpy(res->cover, W.cover, sizeof(res->cover));
+	res->excl_on = W.excl_type >= 0;
+	res->excl_ops = W.excl_ops;
 	if (!W.fail_kind)
 		return;
 	snprintf(res->kind, sizeof(res->kind), "%s", W.fail_kind);
@@ -2465,6 +2488,9 @@ struct totals {
 	unsigned long ops;
 	unsigned long failed;
 	unsigned long cover[NR_CV];
+	unsigned long excl_seeds;	/* non-legacy seeds: exclusive ops drawn */
+	unsigned long excl_on;		/* of them, seeds the probe enabled them in */
+	unsigned long excl_ops;		/* EXCLUSIVE operations those ran */
 	double shrink_left;
 };
 
@@ -2481,6 +2507,9 @@ static void one_seed(struct totals *t, unsigned long seed, long ops, double seco
 	t->ops += res.ops;
 	for (i = 0; i < NR_CV; i++)
 		t->cover[i] += res.cover[i];
+	t->excl_seeds += !legacy_seed(seed);
+	t->excl_on += res.excl_on;
+	t->excl_ops += res.excl_ops;
 	if (!res.failed) {
 		ksft_test_result_pass("seed %lu: %lu ops in %.1f s\n", seed, res.ops,
 				      now() - t0);
@@ -2497,6 +2526,26 @@ static void one_seed(struct totals *t, unsigned long seed, long ops, double seco
 	}
 	ksft_test_result_fail("seed %lu: %s in op %ld of %lu\n", seed, res.kind,
 			      res.fail_op, res.ops);
+}
+
+/*
+ * The result of a whole run (not of a replay): where the probe enabled
+ * the exclusive operations, they took pages. A run without one such seed
+ * skips, saying why.
+ */
+static void excl_coverage(const struct totals *t)
+{
+	unsigned long n = t->cover[CV_EXCL];
+
+	if (!t->excl_on)
+		ksft_test_result_skip("exclusive coverage: off in all %lu seeds that draw them\n",
+				      t->excl_seeds);
+	else if (!n)
+		ksft_test_result_fail("exclusive coverage: %lu ops, %lu of %lu seeds, no page\n",
+				      t->excl_ops, t->excl_on, t->excl_seeds);
+	else
+		ksft_test_result_pass("exclusive coverage: %lu pages, %lu ops, %lu of %lu seeds\n",
+				      n, t->excl_ops, t->excl_on, t->excl_seeds);
 }
 
 static unsigned char *parse_keep(const char *list, long nops)
@@ -2578,9 +2627,10 @@ int main(int argc, char **argv)
 		while (now() - t0 < seconds)
 			one_seed(&t, seed++, ops < 0 ? DEFAULT_OPS : ops,
 				 seconds - (now() - t0) + 1, shrink_budget, NULL);
-		ksft_set_plan(t.seeds);
+		ksft_set_plan(t.seeds + 1);
+		excl_coverage(&t);
 	} else {
-		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 1);
+		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 2);
 		for (i = 0; i < ARRAY_SIZE(fixed_seeds); i++)
 			one_seed(&t, fixed_seeds[i], ops < 0 ? DEFAULT_OPS : ops, 0,
 				 shrink_budget, NULL);
@@ -2588,6 +2638,7 @@ int main(int argc, char **argv)
 		seed = (unsigned long)time(NULL) * 1000 + getpid() % 1000;
 		ksft_print_msg("fresh seed %lu for %d s\n", seed, DEFAULT_TIME);
 		one_seed(&t, seed, ops < 0 ? 1000000 : ops, DEFAULT_TIME, shrink_budget, NULL);
+		excl_coverage(&t);
 	}
 	ksft_print_msg("%lu seeds, %lu operations, %lu failed, %.1f s\n",
 		       t.seeds, t.ops, t.failed, now() - t0);
