@@ -303,6 +303,7 @@ static int hmm_walk_pte(pte_t *ptep, unsigned long addr, unsigned long next,
 	return 0;
 }
 
+#ifdef CONFIG_HUGETLB_PAGE
 static int hmm_walk_hugetlb(pte_t *ptep, unsigned long hmask, unsigned long addr,
 			    unsigned long end, struct mm_walk *walk)
 {
@@ -323,6 +324,10 @@ static int hmm_walk_hugetlb(pte_t *ptep, unsigned long hmask, unsigned long addr
 	spin_unlock(ptl);
 	return 0;
 }
+#else
+/* Without hugetlb no VMA is hugetlb, and the walker never asks. */
+#define hmm_walk_hugetlb NULL
+#endif
 
 static const struct mm_walk_ops hmm_walk_ops = {
 	.test_walk = hmm_walk_test,

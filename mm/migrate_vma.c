@@ -897,21 +897,36 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 	}
 }
 
-/* Phases 2 to 5, with the driver's callbacks between them. */
+/* Tell a driver that asked that @phase has ended. */
+static void migrate_vma_phase_done(const struct migrate_vma_state *mv,
+				   enum migrate_vma_phase phase, void *private)
+{
+	if (mv->ops->phase_done)
+		mv->ops->phase_done(phase, private);
+}
+
+/* Phases 2 to 5, once collect is done, with the driver's callbacks between them. */
 static void migrate_vma_run_phases(struct migrate_vma_state *mv, unsigned long end, void *private)
 {
-	if (mv->cpages)
+	migrate_vma_phase_done(mv, MIGRATE_VMA_PHASE_COLLECT, private);
+	if (mv->cpages) {
 		migrate_vma_phase_prepare(mv);
-	if (mv->cpages)
+		migrate_vma_phase_done(mv, MIGRATE_VMA_PHASE_PREPARE, private);
+	}
+	if (mv->cpages) {
 		migrate_vma_phase_unmap(mv);
+		migrate_vma_phase_done(mv, MIGRATE_VMA_PHASE_UNMAP, private);
+	}
 	if (mv->cpages) {
 		mv->ops->alloc_and_copy(mv->vma, mv->src, mv->dst, mv->start, end,
 					private);
 		migrate_vma_phase_pages(mv);
+		migrate_vma_phase_done(mv, MIGRATE_VMA_PHASE_PAGES, private);
 		mv->ops->finalize_and_map(mv->vma, mv->src, mv->dst, mv->start, end,
 					  private);
 	}
 	migrate_vma_phase_finalize(mv);
+	migrate_vma_phase_done(mv, MIGRATE_VMA_PHASE_FINALIZE, private);
 }
 
 static bool migrate_vma_ops_valid(const struct migrate_vma_ops *ops)

@@ -21,6 +21,30 @@
 #define MIGRATE_VMA_SKIP_DEVICE	BIT(2)
 
 /**
+ * enum migrate_vma_phase - the phases the core runs between the callbacks
+ * @MIGRATE_VMA_PHASE_COLLECT: the page table walk (or, evicting, the
+ *	lookup of the pages given) and the references taken on the sources
+ * @MIGRATE_VMA_PHASE_PREPARE: the sources locked and taken off the LRU
+ * @MIGRATE_VMA_PHASE_UNMAP: the sources' mappings replaced by migration
+ *	entries
+ * @MIGRATE_VMA_PHASE_PAGES: the struct page metadata moved to the
+ *	destinations
+ * @MIGRATE_VMA_PHASE_FINALIZE: the new mappings made and every page
+ *	unlocked and released
+ *
+ * Told to &migrate_vma_ops.phase_done as each phase ends; alloc_and_copy()
+ * runs between UNMAP and PAGES, finalize_and_map() between PAGES and
+ * FINALIZE.
+ */
+enum migrate_vma_phase {
+	MIGRATE_VMA_PHASE_COLLECT,
+	MIGRATE_VMA_PHASE_PREPARE,
+	MIGRATE_VMA_PHASE_UNMAP,
+	MIGRATE_VMA_PHASE_PAGES,
+	MIGRATE_VMA_PHASE_FINALIZE,
+};
+
+/**
  * struct migrate_vma_ops - what a driver supplies to migrate_vma()
  * @alloc_and_copy: allocate the destination pages and copy the data
  * @finalize_and_map: see which pages moved and update the device's mapping
@@ -32,6 +56,12 @@
  *	is collected; SKIP_SYSTEM and SKIP_DEVICE leave out the pages a
  *	migration in one direction has nothing to do with, so that they are
  *	not locked, unmapped and mapped again for nothing.
+ * @phase_done: optional, NULL for most drivers: called with the
+ *	&enum migrate_vma_phase that just ended and the call's private
+ *	pointer, in the context of the callbacks, for a driver that accounts
+ *	where its migrations spend their time. A phase with nothing to do
+ *	(no page left to move) is skipped and not told; COLLECT and FINALIZE
+ *	always are.
  *
  * Both callbacks get the arrays of one call: entry i describes the page at
  * @start + i * PAGE_SIZE, and there are (@end - @start) / PAGE_SIZE of
@@ -78,6 +108,7 @@ struct migrate_vma_ops {
 	void (*finalize_and_map)(struct vm_area_struct *vma, const unsigned long *src,
 				 const unsigned long *dst, unsigned long start,
 				 unsigned long end, void *private);
+	void (*phase_done)(enum migrate_vma_phase phase, void *private);
 	void *pgmap_owner;
 	unsigned long flags;
 };

@@ -36,6 +36,23 @@ struct hmm_dummy_device;
 struct hmm_dummy_file;
 
 /**
+ * struct hmm_dummy_phase_clock - where one file's migrations spent their time
+ * @on: accounting was asked for (HMM_DUMMY_PHASE_TIMES); set once, never
+ *	cleared
+ * @ns: nanoseconds per HMM_DUMMY_PHASE_*
+ * @calls: migrate_vma() calls counted
+ * @commands: commands counted
+ *
+ * Atomics: commands of one file may run in several threads at once.
+ */
+struct hmm_dummy_phase_clock {
+	bool on;
+	atomic64_t ns[HMM_DUMMY_NR_PHASES];
+	atomic64_t calls;
+	atomic64_t commands;
+};
+
+/**
  * struct hmm_dummy_injection - a fault to make migrations meet
  * @owner: the file that asked, NULL when none; cleared when it closes
  * @mm: the address space the range belongs to; compared, never followed
@@ -122,6 +139,7 @@ struct hmm_dummy_device {
  * @counters: what the mirror has seen, reported by HMM_DUMMY_COUNTERS
  * @copy_mode: HMM_DUMMY_COPY_*, who copies this file's migrations
  * @flags: HMM_DUMMY_FLAG_*, set by HMM_DUMMY_FLAGS
+ * @phase_clock: where the file's migrations spent their time
  */
 struct hmm_dummy_file {
 	struct hmm_dummy_device *hdev;
@@ -137,6 +155,7 @@ struct hmm_dummy_file {
 	struct hmm_dummy_counters counters;
 	u32 copy_mode;
 	u64 flags;
+	struct hmm_dummy_phase_clock phase_clock;
 };
 
 extern unsigned long hmm_dummy_chunk_bytes;

@@ -12,6 +12,7 @@
  * the arrays migrate_vma() fills, so nothing large sits on the stack.
  */
 #include <linux/highmem.h>
+#include <linux/ktime.h>
 #include <linux/migrate_vma.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
@@ -35,6 +36,8 @@
  * @moved: for each entry, the page it moved to, or NULL
  * @nr_moved: how many entries moved
  * @nomem: a destination could not be allocated
+ * @clock: where to account the batch's phases, NULL when nobody asked
+ * @mark: when the phase being timed began, in ktime_get_ns()
  */
 struct hmm_dummy_migration {
 	struct hmm_dummy_device *hdev;
@@ -46,6 +49,8 @@ struct hmm_dummy_migration {
 	struct page *moved[HMM_DUMMY_BATCH];
 	unsigned long nr_moved;
 	bool nomem;
+	struct hmm_dummy_phase_clock *clock;
+	u64 mark;
 };
 
 static unsigned long pages_between(unsigned long start, unsigned long end)
@@ -61,6 +66,41 @@ static u32 injected_kind(struct hmm_dummy_migration *m, unsigned long addr)
 	if (m->mm && inj->mm == m->mm && addr >= inj->start && addr < inj->end)
 		return inj->kind;
 	return HMM_DUMMY_INJECT_NONE;
+}
+
+/* A timed batch's clock starts: what runs until the first mark is collect. */
+static void phase_clock_start(struct hmm_dummy_migration *m)
+{
+	if (!m->clock)
+		return;
+	atomic64_inc(&m->clock->calls);
+	m->mark = ktime_get_ns();
+}
+
+/* @phase of a timed batch has just ended. */
+static void phase_clock_mark(struct hmm_dummy_migration *m, unsigned int phase)
+{
+	u64 now;
+
+	if (!m->clock)
+		return;
+	now = ktime_get_ns();
+	atomic64_add(now - m->mark, &m->clock->ns[phase]);
+	m->mark = now;
+}
+
+static const u8 core_phase_index[] = {
+	[MIGRATE_VMA_PHASE_COLLECT]	= HMM_DUMMY_PHASE_COLLECT,
+	[MIGRATE_VMA_PHASE_PREPARE]	= HMM_DUMMY_PHASE_PREPARE,
+	[MIGRATE_VMA_PHASE_UNMAP]	= HMM_DUMMY_PHASE_UNMAP,
+	[MIGRATE_VMA_PHASE_PAGES]	= HMM_DUMMY_PHASE_PAGES,
+	[MIGRATE_VMA_PHASE_FINALIZE]	= HMM_DUMMY_PHASE_FINALIZE,
+};
+
+/* &migrate_vma_ops.phase_done, set only for a timed batch. */
+static void core_phase_done(enum migrate_vma_phase phase, void *private)
+{
+	phase_clock_mark(private, core_phase_index[phase]);
 }
 
 static unsigned long locked_dst_entry(struct page *page)
@@ -116,6 +156,7 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 			copy_highpage(hmm_dummy_page_data(dpage), spage);
 		dst[i] = locked_dst_entry(dpage);
 	}
+	phase_clock_mark(m, HMM_DUMMY_PHASE_ALLOC_AND_COPY);
 }
 
 static void to_device_driver_copy(struct vm_area_struct *vma, const unsigned long *src,
@@ -177,6 +218,7 @@ static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 		/* Evicting, there is no VMA and start is 0. */
 		dst[i] = alloc_system_dst(m, vma, start + (i << PAGE_SHIFT), spage);
 	}
+	phase_clock_mark(m, HMM_DUMMY_PHASE_ALLOC_AND_COPY);
 }
 
 /*
@@ -198,6 +240,7 @@ static void record_moved_pages(struct vm_area_struct *vma, const unsigned long *
 			m->nr_moved++;
 		}
 	}
+	phase_clock_mark(m, HMM_DUMMY_PHASE_FINALIZE_AND_MAP);
 }
 
 static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_device *hdev,
@@ -212,6 +255,7 @@ static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_devic
 	memset(m->moved, 0, sizeof(m->moved));
 	m->nr_moved = 0;
 	m->nomem = false;
+	m->clock = NULL;
 }
 
 /* Move one batch back to RAM: the range, or the pages of @m->src by pfn. */
@@ -221,9 +265,11 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 	struct migrate_vma_ops ops = {
 		.alloc_and_copy = to_system_alloc_and_copy,
 		.finalize_and_map = record_moved_pages,
+		.phase_done = m->clock ? core_phase_done : NULL,
 		.pgmap_owner = m->hdev,
 	};
 
+	phase_clock_start(m);
 	if (!vma)
 		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_BATCH, m);
 	ops.flags = MIGRATE_VMA_SKIP_SYSTEM;
@@ -318,11 +364,13 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 	struct migrate_vma_ops ops = {
 		.alloc_and_copy = core_copy ? to_device_core_copy : to_device_driver_copy,
 		.finalize_and_map = record_moved_pages,
+		.phase_done = m->clock ? core_phase_done : NULL,
 		.pgmap_owner = hfile->hdev,
 		.flags = MIGRATE_VMA_SKIP_DEVICE | (core_copy ? MIGRATE_VMA_CORE_COPY : 0),
 	};
 	int ret;
 
+	phase_clock_start(m);
 	ret = migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
 	if (ret)
 		return ret;
@@ -344,6 +392,8 @@ static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migratio
 
 	*next = end;
 	migration_init(m, hfile->hdev, mm);
+	if (READ_ONCE(hfile->phase_clock.on))
+		m->clock = &hfile->phase_clock;
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, start);
 	if (!vma || !(vma->vm_flags & VM_READ)) {
@@ -371,6 +421,9 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
 	struct mm_struct *mm = hfile->mirror.mm;
+	struct hmm_dummy_phase_clock *clock = &hfile->phase_clock;
+	bool timed = READ_ONCE(clock->on);
+	u64 began = timed ? ktime_get_ns() : 0;
 	struct hmm_dummy_migration *m;
 	unsigned long next, n, done;
 	void *buf;
@@ -405,6 +458,10 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 out:
 	kvfree(buf);
 	kfree(m);
+	if (timed) {
+		atomic64_add(ktime_get_ns() - began, &clock->ns[HMM_DUMMY_PHASE_COMMAND]);
+		atomic64_inc(&clock->commands);
+	}
 	return ret;
 }
 
@@ -442,6 +499,21 @@ static long cmd_flags(struct hmm_dummy_file *hfile, void __user *uarg)
 		return -EINVAL;
 	WRITE_ONCE(hfile->flags, dcmd.npages);
 	return 0;
+}
+
+/* PHASE_TIMES: hand over what was counted since the last call, and count on. */
+static long cmd_phase_times(struct hmm_dummy_file *hfile, void __user *uarg)
+{
+	struct hmm_dummy_phase_clock *clock = &hfile->phase_clock;
+	struct hmm_dummy_phase_times times;
+	int i;
+
+	WRITE_ONCE(clock->on, true);
+	for (i = 0; i < HMM_DUMMY_NR_PHASES; i++)
+		times.ns[i] = atomic64_xchg(&clock->ns[i], 0);
+	times.calls = atomic64_xchg(&clock->calls, 0);
+	times.commands = atomic64_xchg(&clock->commands, 0);
+	return copy_to_user(uarg, &times, sizeof(times)) ? -EFAULT : 0;
 }
 
 static long cmd_inject(struct hmm_dummy_file *hfile, void __user *uarg)
@@ -509,6 +581,8 @@ long hmm_dummy_migrate_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 		return cmd_inject(hfile, uarg);
 	case HMM_DUMMY_FLAGS:
 		return cmd_flags(hfile, uarg);
+	case HMM_DUMMY_PHASE_TIMES:
+		return cmd_phase_times(hfile, uarg);
 	case HMM_DUMMY_RELEASE:
 		if (copy_from_user(&dcmd, uarg, sizeof(dcmd)))
 			return -EFAULT;

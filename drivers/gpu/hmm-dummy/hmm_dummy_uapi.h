@@ -134,10 +134,17 @@
  *   wraps gives ``-EINVAL``; a process other than the opener gets
  *   ``-EPERM``, even once the opener is gone.
  *
+ * ``HMM_DUMMY_PHASE_TIMES`` (``0x44``)
+ *   Fills a ``struct hmm_dummy_phase_times`` with where this file's
+ *   ``MIGRATE_TO_DEV`` and ``MIGRATE_TO_SYS`` spent their time since the
+ *   previous call, and starts over from zero. The first call turns the
+ *   accounting on for the file; until then nothing is counted and a
+ *   migration pays nothing for it. A bad pointer gives ``-EFAULT``.
+ *
  * Only the opener may use the file for commands on its address space:
  * from any other process (a forked child with the inherited descriptor,
  * say) they fail with ``-EPERM``, and once the opener's mm is gone with
- * ``-ENODEV``. ``RELEASE``, ``FLAGS``, ``INFO``, ``COUNTERS`` and
+ * ``-ENODEV``. ``RELEASE``, ``FLAGS``, ``INFO``, ``COUNTERS``, ``PHASE_TIMES`` and
  * ``COPY_MODE`` concern the device or the file, not an address space:
  * any process holding the file may use them. Any other command gives
  * ``-ENOTTY``.
@@ -296,5 +303,42 @@ struct hmm_dummy_inject {
 
 #define HMM_DUMMY_COPY_MODE	_IOW(HMM_DUMMY_IOC_MAGIC, 0x42, __u32)
 #define HMM_DUMMY_INJECT	_IOW(HMM_DUMMY_IOC_MAGIC, 0x43, struct hmm_dummy_inject)
+
+/*
+ * Where a migration's time goes, to index struct hmm_dummy_phase_times:
+ * the five phases of migrate_vma() and the driver's two callbacks between
+ * them, in the order they run, then the whole command.
+ */
+enum {
+	HMM_DUMMY_PHASE_COLLECT,
+	HMM_DUMMY_PHASE_PREPARE,
+	HMM_DUMMY_PHASE_UNMAP,
+	HMM_DUMMY_PHASE_ALLOC_AND_COPY,
+	HMM_DUMMY_PHASE_PAGES,
+	HMM_DUMMY_PHASE_FINALIZE_AND_MAP,
+	HMM_DUMMY_PHASE_FINALIZE,
+	HMM_DUMMY_PHASE_COMMAND,
+	HMM_DUMMY_NR_PHASES,
+};
+
+/**
+ * struct hmm_dummy_phase_times - where a file's migrations spent their time
+ * @ns: nanoseconds of CLOCK_MONOTONIC in each HMM_DUMMY_PHASE_*, summed over
+ *	the migrate_vma() calls; COMMAND is the whole of each MIGRATE_TO_DEV
+ *	or MIGRATE_TO_SYS command, which also holds what the driver does
+ *	around the calls (taking the mmap lock, reading the pages back)
+ * @calls: migrate_vma() calls counted, one per batch of up to 64 pages
+ * @commands: commands counted
+ *
+ * Under QEMU with -icount the guest's clock counts instructions, so the
+ * figures are the work done. A CPU fault's migration is not counted.
+ */
+struct hmm_dummy_phase_times {
+	__u64 ns[HMM_DUMMY_NR_PHASES];
+	__u64 calls;
+	__u64 commands;
+};
+
+#define HMM_DUMMY_PHASE_TIMES	_IOR(HMM_DUMMY_IOC_MAGIC, 0x44, struct hmm_dummy_phase_times)
 
 #endif /* _HMM_DUMMY_UAPI_H */

@@ -6,7 +6,16 @@
  * plain memcpy of the same size. A program that prints figures, not a
  * test: make bench runs it.
  *
- * Usage: hmm_bench OURS_NODE UPSTREAM_NODE
+ * Usage: hmm_bench [-i] [-r ROUNDS] OURS_NODE UPSTREAM_NODE
+ *
+ * -i: the guest runs under QEMU -icount shift=0,sleep=off, where the clock
+ * advances by one nanosecond per instruction executed: a "time" is then
+ * the work done, in instructions, whatever the host's load, and the same
+ * run gives the same figures within a fraction of a percent. Figures are
+ * printed in millions of instructions, and ROUNDS defaults to 3 (a median
+ * needs no more when nothing is noise). Without -i, times are wall-clock
+ * and rates in GB/s, for what instructions cannot show (cache misses,
+ * waits between CPUs); ROUNDS then defaults to a table per size.
  *
  * Method. Times under QEMU TCG are emulated and noisy, and drift from one
  * boot to the next, so the two devices are only compared inside one run,
@@ -25,16 +34,25 @@
  * one (lib/test_hmm counts a THP as one), then SNAPSHOT must show no page
  * left in device memory.
  *
- * Rows, for 1, 16 and 256 MiB:
+ * After each of our migrations, HMM_DUMMY_PHASE_TIMES says where its
+ * time went: for each migration row a "phases" line gives, per 4 KiB
+ * page and summed over the rounds, the phases of migrate_vma() and the
+ * driver's callbacks (collect, prepare, unmap, alloc_and_copy, pages,
+ * finalize_and_map, finalize), what the driver did around them (driver:
+ * the mmap lock, batching, reading the pages back to the caller), the
+ * whole command as the driver saw it, then ours and upstream's per page
+ * as the ioctl took from user space.
+ *
+ * Rows, for 2, 32 and 256 MiB:
  *   4KiB>dev 4KiB>sys	MIGRATE_TO_DEV (which also reads the data back from
  *			the device), then MIGRATE_TO_SYS, of 4 KiB pages
  *   THP>dev THP>sys	the same on a buffer advised for THP, mapped after
- *			compacting memory (1 MiB is less than a THP: that
- *			buffer still has 4 KiB pages)
+ *			compacting memory
  *   read-new		device READ of a range never touched: the mirror
  *			faults in zero pages
  *   read-full		device READ of a range filled first (4 KiB pages)
- * Rates are in GB/s (10^9 bytes). A failed round is reported on stderr
+ * Rates are in GB/s (10^9 bytes), counts in millions of instructions
+ * (10^6). A failed round is reported on stderr
  * and ends its row; the exit code is then 1.
  */
 #include <errno.h>
@@ -45,6 +63,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "hmm_dummy_util.h"
@@ -70,27 +89,35 @@ static const char * const names[NR_KINDS][2] = {
 	[READ_FULL]	= { "read-full" },
 };
 
-static const size_t sizes_mib[] = { 1, 16, 256 };
+static const size_t sizes_mib[] = { 2, 32, 256 };
 
 /*
- * Rounds of each kind at each size, about ten minutes in all under TCG:
- * two runs' medians of the ratios agreed within 10%, but for THP>dev at
- * 256 MiB. There the side that goes second in a round is often the
- * slower, by up to half, so the ratios fall in two groups and their
- * median moves by up to 20% from run to run; more rounds would not fit.
+ * Wall-clock rounds of each kind at each size, about five minutes in all
+ * under TCG. Their medians move by 10% from run to run, and by up to 20%
+ * for THP>dev at 256 MiB, where the side that goes second in a round is
+ * often the slower: these rows are for reference, the instruction counts
+ * (-i) are the figures to compare.
  */
-static const int rounds[NR_KINDS][ARRAY_SIZE(sizes_mib)] = {
-	[MIGRATE_4K]	= { 151, 51, 15 },
-	[MIGRATE_THP]	= { 151, 51, 41 },
-	[READ_NEW]	= { 151, 51, 21 },
-	[READ_FULL]	= { 151, 51, 21 },
+static const int wall_rounds[NR_KINDS][ARRAY_SIZE(sizes_mib)] = {
+	[MIGRATE_4K]	= { 51, 21, 5 },
+	[MIGRATE_THP]	= { 51, 21, 11 },
+	[READ_NEW]	= { 51, 21, 7 },
+	[READ_FULL]	= { 51, 21, 7 },
 };
 
-/* The rates of one row's rounds, in GB/s: [side][command][round]. */
+/* Rounds of every row when counting instructions. */
+#define ICOUNT_ROUNDS	3
+
+/*
+ * The times of one row's rounds, in seconds (instructions / 10^9 under
+ * -i): [side][command][round]; and where our migrations spent theirs,
+ * summed over the rounds: [command][HMM_DUMMY_PHASE_*].
+ */
 struct samples {
 	int n;
-	double rate[NR_SIDES][2][MAX_ROUNDS];
+	double t[NR_SIDES][2][MAX_ROUNDS];
 	double copy[MAX_ROUNDS];
+	double phase[2][HMM_DUMMY_NR_PHASES];
 };
 
 static const char *nodes[NR_SIDES];
@@ -99,6 +126,7 @@ static char *ref;	/* MAX_LEN bytes of pattern BENCH_SEED */
 static char *zeros;	/* MAX_LEN bytes never written: reads as zeros */
 static char *mirror;	/* where commands and memcpy copy to */
 static long page_size;
+static int icount;	/* -i: the clock counts instructions */
 
 static double now(void)
 {
@@ -108,9 +136,28 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double gbps(size_t len, double seconds)
+/* What a row shows of @seconds for @len bytes: GB/s, or M instructions. */
+static double figure(size_t len, double seconds)
 {
+	if (icount)
+		return seconds * 1e3;
 	return seconds > 0 ? len / seconds / 1e9 : 0;
+}
+
+/* Add what our last command's phases took to @phase; 0 or -1. */
+static int add_phase_times(double phase[HMM_DUMMY_NR_PHASES])
+{
+	struct hmm_dummy_phase_times pt;
+	int i;
+
+	if (ioctl(fds[OURS], HMM_DUMMY_PHASE_TIMES, &pt)) {
+		fprintf(stderr, "hmm_bench: %s: PHASE_TIMES: %s\n", nodes[OURS],
+			strerror(errno));
+		return -1;
+	}
+	for (i = 0; i < HMM_DUMMY_NR_PHASES; i++)
+		phase[i] += pt.ns[i] / 1e9;
+	return 0;
 }
 
 /*
@@ -213,8 +260,12 @@ static int check_in_ram(int side, char *buf, size_t len)
 	return 0;
 }
 
-/* One go of @kind through device @side on a fresh buffer; 0 or -1. */
-static int run_side(int side, enum kind kind, size_t len, double t[2])
+/*
+ * One go of @kind through device @side on a fresh buffer, its times in
+ * @t and, for ours, where they went added to @phase; 0 or -1.
+ */
+static int run_side(int side, enum kind kind, size_t len, double t[2],
+		    double phase[2][HMM_DUMMY_NR_PHASES])
 {
 	const char *who = nodes[side];
 	char *raw, *buf;
@@ -234,10 +285,12 @@ static int run_side(int side, enum kind kind, size_t len, double t[2])
 	} else {
 		if (timed_cmd(side, HMM_DUMMY_MIGRATE_TO_DEV, "MIGRATE_TO_DEV",
 			      buf, len, &t[0], 1) ||
+		    (side == OURS && add_phase_times(phase[0])) ||
 		    check(who, "MIGRATE_TO_DEV", mirror, ref, len))
 			goto out;
 		if (timed_cmd(side, HMM_DUMMY_MIGRATE_TO_SYS, "MIGRATE_TO_SYS",
 			      buf, len, &t[1], 0) ||
+		    (side == OURS && add_phase_times(phase[1])) ||
 		    check_in_ram(side, buf, len) ||
 		    check(who, "MIGRATE_TO_SYS", buf, ref, len))
 			goto out;
@@ -275,19 +328,20 @@ static int run_row(enum kind kind, size_t len, int nr, struct samples *s)
 
 	if (nr > MAX_ROUNDS)
 		nr = MAX_ROUNDS;
+	memset(s->phase, 0, sizeof(s->phase));
 	for (s->n = 0; s->n < nr; s->n++) {
 		r = s->n;
 		if (run_memcpy(len, kind == MIGRATE_THP, &copy))
 			return -1;
 		for (i = 0; i < NR_SIDES; i++) {
 			side = (i + r) % NR_SIDES;
-			if (run_side(side, kind, len, t[side]))
+			if (run_side(side, kind, len, t[side], s->phase))
 				return -1;
 		}
-		s->copy[r] = gbps(len, copy);
+		s->copy[r] = copy;
 		for (side = 0; side < NR_SIDES; side++)
 			for (cmd = 0; cmd < 2; cmd++)
-				s->rate[side][cmd][r] = gbps(len, t[side][cmd]);
+				s->t[side][cmd][r] = t[side][cmd];
 	}
 	return 0;
 }
@@ -323,17 +377,52 @@ static void print_row(const char *name, size_t len, const struct samples *s,
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		ours[i] = s->rate[OURS][cmd][i];
-		up[i] = s->rate[UPSTREAM][cmd][i];
-		copy[i] = s->copy[i];
-		ratio[i] = up[i] > 0 ? ours[i] / up[i] : 0;
-		vs_copy[i] = copy[i] > 0 ? ours[i] / copy[i] : 0;
+		ours[i] = figure(len, s->t[OURS][cmd][i]);
+		up[i] = figure(len, s->t[UPSTREAM][cmd][i]);
+		copy[i] = figure(len, s->copy[i]);
+		/* Upstream's time over ours: above 1, ours did less work. */
+		ratio[i] = s->t[OURS][cmd][i] > 0 ?
+			   s->t[UPSTREAM][cmd][i] / s->t[OURS][cmd][i] : 0;
+		vs_copy[i] = s->t[OURS][cmd][i] > 0 ?
+			     s->copy[i] / s->t[OURS][cmd][i] : 0;
 	}
-	printf("bench: %-9s %4zu %3d | %7.3f %7.3f %7.3f | %6.3f %6.3f %6.3f | %6.3f | %4.0f\n",
+	printf("bench: %-9s %4zu %3d | %8.3f %8.3f %8.3f | %6.3f %6.3f %6.3f | %6.3f | %4.0f\n",
 	       name, len / MIB, n, quantile(ours, n, 0.5), quantile(up, n, 0.5),
 	       quantile(copy, n, 0.5), quantile(ratio, n, 0.5),
 	       quantile(ratio, n, 0.25), quantile(ratio, n, 0.75),
 	       quantile(vs_copy, n, 0.5), secs);
+}
+
+/*
+ * Where our command @cmd of a migration row went, per 4 KiB page over all
+ * rounds (instructions under -i, else nanoseconds), next to ours and
+ * upstream's whole per page as timed from user space.
+ */
+static void print_phases(const char *name, size_t len, const struct samples *s, int cmd)
+{
+	static const char * const phase_names[HMM_DUMMY_PHASE_COMMAND] = {
+		"collect", "prepare", "unmap", "alloc_and_copy", "pages",
+		"finalize_and_map", "finalize",
+	};
+	double pages = (double)s->n * (len / page_size), inside = 0, ours = 0, up = 0;
+	const double *ph = s->phase[cmd];
+	int i;
+
+	if (!s->n)
+		return;
+	printf("bench: %-9s %4zu phases/page:", name, len / MIB);
+	for (i = 0; i < HMM_DUMMY_PHASE_COMMAND; i++) {
+		printf(" %s %.0f", phase_names[i], ph[i] * 1e9 / pages);
+		inside += ph[i];
+	}
+	for (i = 0; i < s->n; i++) {
+		ours += s->t[OURS][cmd][i];
+		up += s->t[UPSTREAM][cmd][i];
+	}
+	printf(" driver %.0f command %.0f | ours %.0f up %.0f\n",
+	       (ph[HMM_DUMMY_PHASE_COMMAND] - inside) * 1e9 / pages,
+	       ph[HMM_DUMMY_PHASE_COMMAND] * 1e9 / pages, ours * 1e9 / pages,
+	       up * 1e9 / pages);
 }
 
 int main(int argc, char **argv)
@@ -341,16 +430,34 @@ int main(int argc, char **argv)
 	static struct samples s;
 	double start = now(), row_start;
 	char *ref_raw, *zeros_raw, *mirror_raw;
-	int failed = 0, kind, side;
+	int failed = 0, kind, side, opt, nr, fixed_rounds = 0;
+	struct hmm_dummy_phase_times pt;
 	unsigned int i;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s OURS_NODE UPSTREAM_NODE\n", argv[0]);
+	while ((opt = getopt(argc, argv, "ir:")) != -1) {
+		switch (opt) {
+		case 'i':
+			icount = 1;
+			break;
+		case 'r':
+			fixed_rounds = atoi(optarg);
+			if (fixed_rounds > 0 && fixed_rounds <= MAX_ROUNDS)
+				break;
+			/* fall through */
+		default:
+			fixed_rounds = -1;
+		}
+	}
+	if (fixed_rounds < 0 || argc - optind != 2) {
+		fprintf(stderr, "usage: %s [-i] [-r ROUNDS (1-%d)] OURS_NODE UPSTREAM_NODE\n",
+			argv[0], MAX_ROUNDS);
 		return 2;
 	}
+	if (icount && !fixed_rounds)
+		fixed_rounds = ICOUNT_ROUNDS;
 	page_size = sysconf(_SC_PAGESIZE);
 	for (side = 0; side < NR_SIDES; side++) {
-		nodes[side] = argv[1 + side];
+		nodes[side] = argv[optind + side];
 		fds[side] = open(nodes[side], O_RDWR | O_CLOEXEC);
 		if (fds[side] < 0) {
 			fprintf(stderr, "hmm_bench: %s: %s\n", nodes[side], strerror(errno));
@@ -363,14 +470,26 @@ int main(int argc, char **argv)
 	if (!ref || !zeros || !mirror)
 		return 1;
 	pat_fill(ref, MAX_LEN, BENCH_SEED);
+	/* Our driver counts phases from its first PHASE_TIMES on. */
+	if (ioctl(fds[OURS], HMM_DUMMY_PHASE_TIMES, &pt)) {
+		fprintf(stderr, "hmm_bench: %s: PHASE_TIMES: %s\n", nodes[OURS],
+			strerror(errno));
+		return 1;
+	}
 
+	printf("bench: clock: %s\n", icount ?
+	       "instructions (QEMU -icount shift=0,sleep=off)" : "wall (QEMU TCG)");
 	printf("bench: each round: a memcpy, then ours and upstream in turn, upstream\n");
 	printf("bench: first every other round, each on a fresh buffer; n: rounds\n");
-	printf("bench: ours, up, memcpy: median rates in GB/s; s: seconds the row took\n");
-	printf("bench: o/u: median of the per-round ratios ours/upstream\n");
-	printf("bench: q1, q3: the interquartile range of those ratios\n");
-	printf("bench: o/m: median of the per-round ratios ours/memcpy\n");
-	printf("bench: %-9s %4s %3s | %7s %7s %7s | %6s %6s %6s | %6s | %4s\n",
+	printf("bench: ours, up, memcpy: medians, %s\n",
+	       icount ? "in millions of instructions (less is better)" :
+	       "rates in GB/s (more is better)");
+	printf("bench: s: the guest's seconds the row took%s\n",
+	       icount ? " (10^9 instructions)" : "");
+	printf("bench: o/u: median of the per-round ratios upstream's time / ours\n");
+	printf("bench: (above 1: ours is faster); q1, q3: their interquartile range\n");
+	printf("bench: o/m: median of the per-round ratios memcpy's time / ours\n");
+	printf("bench: %-9s %4s %3s | %8s %8s %8s | %6s %6s %6s | %6s | %4s\n",
 	       "row", "MiB", "n", "ours", "up", "memcpy", "o/u", "q1", "q3",
 	       "o/m", "s");
 	fflush(stdout);
@@ -378,11 +497,16 @@ int main(int argc, char **argv)
 		for (i = 0; i < ARRAY_SIZE(sizes_mib); i++) {
 			size_t len = sizes_mib[i] * MIB;
 
+			nr = fixed_rounds ? fixed_rounds : wall_rounds[kind][i];
 			row_start = now();
-			failed |= run_row(kind, len, rounds[kind][i], &s);
+			failed |= run_row(kind, len, nr, &s);
 			print_row(names[kind][0], len, &s, 0, now() - row_start);
 			if (names[kind][1])
 				print_row(names[kind][1], len, &s, 1, now() - row_start);
+			if (names[kind][1]) {
+				print_phases(names[kind][0], len, &s, 0);
+				print_phases(names[kind][1], len, &s, 1);
+			}
 			fflush(stdout);
 		}
 	}

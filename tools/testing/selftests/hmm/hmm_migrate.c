@@ -1132,6 +1132,76 @@ TEST_F(migrate, copy_mode_invalid)
 	area_free(_metadata, &a);
 }
 
+static int phase_times(int fd, struct hmm_dummy_phase_times *t)
+{
+	memset(t, 0x5a, sizeof(*t));
+	return ioctl(fd, HMM_DUMMY_PHASE_TIMES, t) < 0 ? -errno : 0;
+}
+
+/* Nothing was counted since the last PHASE_TIMES of @fd. */
+static void phase_times_empty(struct __test_metadata *_metadata, int fd)
+{
+	struct hmm_dummy_phase_times t;
+	int i;
+
+	ASSERT_EQ(0, phase_times(fd, &t));
+	for (i = 0; i < HMM_DUMMY_NR_PHASES; i++)
+		ASSERT_EQ(0, t.ns[i]) TH_LOG("phase %d", i);
+	ASSERT_EQ(0, t.calls);
+	ASSERT_EQ(0, t.commands);
+}
+
+/*
+ * One command of @calls migrate_vma() calls was counted, every phase of
+ * each took some time, and the phases fit in the command.
+ */
+static void phase_times_one_command(struct __test_metadata *_metadata, int fd,
+				   __u64 calls)
+{
+	struct hmm_dummy_phase_times t;
+	__u64 sum = 0;
+	int i;
+
+	ASSERT_EQ(0, phase_times(fd, &t));
+	ASSERT_EQ(calls, t.calls);
+	ASSERT_EQ(1, t.commands);
+	for (i = 0; i < HMM_DUMMY_PHASE_COMMAND; i++) {
+		ASSERT_LT(0, t.ns[i]) TH_LOG("phase %d took no time", i);
+		sum += t.ns[i];
+	}
+	ASSERT_LE(sum, t.ns[HMM_DUMMY_PHASE_COMMAND]);
+}
+
+/*
+ * PHASE_TIMES counts nothing until it is first asked, then each phase of
+ * each migration command, and starts over at every call; a CPU fault's
+ * migration is not counted. 100 pages are two batches of 64 and 36.
+ */
+TEST_F(migrate, phase_times_account_each_phase)
+{
+	struct hmm_dummy_cmd cmd;
+	struct area a;
+
+	area_new(_metadata, &a, 100, self->psz, 31);
+	to_dev_ok(_metadata, self->fd, &a, 0, 100, 31);
+	phase_times_empty(_metadata, self->fd);
+
+	ASSERT_EQ(0, to_sys(self->fd, a.p, 100, &cmd));
+	ASSERT_EQ(100, cmd.cpages);
+	phase_times_one_command(_metadata, self->fd, 2);
+	cpu_is(_metadata, &a, 0, 100, 31);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, 100, 31);
+	phase_times_one_command(_metadata, self->fd, 2);
+	phase_times_empty(_metadata, self->fd);
+	cpu_is(_metadata, &a, 0, 100, 31);
+	snap_is(_metadata, self->fd, &a, 0, 100, SYS_RW);
+	phase_times_empty(_metadata, self->fd);
+
+	ASSERT_EQ(-EFAULT, ioctl(self->fd, HMM_DUMMY_PHASE_TIMES, NULL) < 0 ? -errno : 0);
+	area_free(_metadata, &a);
+}
+
 /*
  * RELEASE empties the device, whatever the command's fields say: every
  * device page goes back to RAM with its data, its memory freed.
