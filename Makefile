@@ -6,15 +6,17 @@
 #   make series   only write out/series/
 #   make bench    boot the plain kernel and measure migration through
 #                 hmm_dummy, through lib/test_hmm and a memcpy (out/bench.txt)
+#   make robot    compile the series' objects at every commit with W=1 over
+#                 a matrix of architectures, compilers and configs
 #   make pristine record upstream's hmm-tests on the unpatched base
 #   make move TO=linux-source-X.Y
 #                 move the series onto another base and rewrite the repo's
 #                 fragments from the result (README: Following mainline)
 #   make clean    remove out/; make clean-cache wipes the caches too
 
-.PHONY: run check series bench pristine move clean clean-cache
+.PHONY: run check series bench robot pristine move clean clean-cache
 
-run check series bench pristine:
+run check series bench robot pristine:
 	@bash pipeline/main.sh $@
 
 move:

@@ -324,10 +324,10 @@ static int hmm_walk_hugetlb(pte_t *ptep, unsigned long hmask, unsigned long addr
 	spin_unlock(ptl);
 	return 0;
 }
-#else
+#else /* CONFIG_HUGETLB_PAGE */
 /* Without hugetlb no VMA is hugetlb, and the walker never asks. */
 #define hmm_walk_hugetlb NULL
-#endif
+#endif /* CONFIG_HUGETLB_PAGE */
 
 static const struct mm_walk_ops hmm_walk_ops = {
 	.test_walk = hmm_walk_test,

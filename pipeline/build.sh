@@ -34,22 +34,7 @@ mkdir -p "$out"
 "$SRC_TREE/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${fragments[@]}" >/dev/null
 "${KMAKE[@]}" -s olddefconfig
 
-# Every option a fragment asks for must survive olddefconfig, unless the
-# tree being built does not know it (an early commit of the series).
-known=$(find "$SRC_TREE" -name 'Kconfig*' -not -path '*/.git/*' -print0 |
-	xargs -0 sed -nE 's/^[[:space:]]*(menu)?config[[:space:]]+([A-Za-z0-9_]+).*/CONFIG_\2/p' | sort -u)
-for f in "${fragments[@]}"; do
-	{ grep -E '^(CONFIG_[A-Za-z0-9_]+=|# CONFIG_[A-Za-z0-9_]+ is not set)' "$f" || true; } |
-	while read -r line; do
-		sym=$(sed -E 's/^# (CONFIG_[A-Za-z0-9_]+) is not set/\1/; s/=.*//' <<<"$line")
-		grep -qxF "$sym" <<<"$known" || continue
-		want=$line
-		[[ $line == \#* ]] && want="# $sym is not set"
-		grep -qxF "$want" "$out/.config" ||
-			{ [[ $line == \#* ]] && ! grep -q "^$sym=" "$out/.config"; } ||
-			die "$f asks for '$line' but .config has '$(grep "^$sym=\|^# $sym " "$out/.config")'"
-	done
-done
+config_survives "$SRC_TREE" "$out/.config" x86 "${fragments[@]}"
 
 "${KMAKE[@]}" bzImage modules
 "${KMAKE[@]}" -s headers

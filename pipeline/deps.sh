@@ -5,7 +5,12 @@
 
 PKGS="build-essential ccache qemu-system-x86 busybox-static
 flex bison bc cpio kmod xz-utils libelf-dev libssl-dev codespell
-python3 perl git rsync debian-archive-keyring python3-sphinx python3-yaml"
+python3 perl git rsync debian-archive-keyring python3-sphinx python3-yaml
+gcc-aarch64-linux-gnu gcc-riscv64-linux-gnu"
+# The robot's clang: the newest clang-N the archive has, with its linker
+# and tools (LLVM=-N).
+clang=$(apt-cache pkgnames clang- 2>/dev/null | grep -xE 'clang-[0-9]+' | sort -V | tail -n 1)
+[ -n "$clang" ] && PKGS="$PKGS $clang lld-${clang#clang-} llvm-${clang#clang-}"
 
 missing=
 for p in $PKGS; do

@@ -70,3 +70,35 @@ fragment_file() {	# fragment_file series/NN-x/PATH.patch: the PATH it changes
 	local f=${1#series/*/}
 	echo "${f%.patch}"
 }
+
+# config_survives TREE CONFIG SRCARCH FRAGMENT...: every option a fragment
+# asks for must have survived olddefconfig into CONFIG, unless the source
+# TREE does not know it for SRCARCH (an early commit of the series, or
+# another architecture's option).
+config_survives() {
+	local tree=$1 config=$2 srcarch=$3 known f line sym want
+	shift 3
+	known=$(find "$tree" -name 'Kconfig*' -not -path '*/.git/*' \
+		\( -not -path "$tree/arch/*" -o -path "$tree/arch/$srcarch/*" \) -print0 |
+		xargs -0 sed -nE 's/^[[:space:]]*(menu)?config[[:space:]]+([A-Za-z0-9_]+).*/CONFIG_\2/p' |
+		sort -u)
+	for f in "$@"; do
+		{ grep -E '^(CONFIG_[A-Za-z0-9_]+=|# CONFIG_[A-Za-z0-9_]+ is not set)' "$f" || true; } |
+		while read -r line; do
+			sym=$(sed -E 's/^# (CONFIG_[A-Za-z0-9_]+) is not set/\1/; s/=.*//' <<<"$line")
+			grep -qxF "$sym" <<<"$known" || continue
+			want=$line
+			[[ $line == \#* ]] && want="# $sym is not set"
+			grep -qxF "$want" "$config" ||
+				{ [[ $line == \#* ]] && ! grep -q "^$sym=" "$config"; } ||
+				die "$f asks for '$line' but $config has '$(grep "^$sym=\|^# $sym " "$config")'"
+		done
+	done
+}
+
+# The version of the newest clang-N installed (deps.sh installs the newest
+# the archive has), or nothing.
+robot_clang_version() {
+	find /usr/bin -maxdepth 1 -name 'clang-[0-9]*' -printf '%f\n' |
+		sed -nE 's/^clang-([0-9]+)$/\1/p' | sort -n | tail -n 1
+}

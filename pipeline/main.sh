@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# main.sh run|check|series|bench|pristine: the jobs behind the Makefile's
+# main.sh run|check|series|bench|robot|pristine: the jobs behind the Makefile's
 # targets, as logged stages with their elapsed times.
 . "$(dirname "$0")/lib.sh"
 
 P=$REPO/pipeline
-job=${1:?usage: main.sh run|check|series|bench|pristine|move}
+job=${1:?usage: main.sh run|check|series|bench|robot|pristine|move}
 t0=$(date +%s)
 echo "hmm-series $job: logs in $LOGS, caches in $CACHE"
 # One job at a time on the shared trees, pipeline/quick.sh included.
@@ -57,6 +57,8 @@ check)
 	stage docs "$P/docs.sh"
 	stage bisect "$P/bisect.sh"
 	stage warnings "$P/warnings.sh"
+	stage robot "$P/robot.sh" reduced
+	sed -n 's/^robot: /    /p' "$LOGS/robot.log"
 	stage build-check "$P/build.sh" check "$(cat "$OUT/applied-head")"
 	stage guest-check "$P/guest.sh" check check
 	finish check
@@ -76,6 +78,13 @@ bench)
 		grep -q "^@@@ END $mode rc=0 " "$OUT/console-$mode.log" ||
 			die "the benchmark failed: see $OUT/console-$mode.log"
 	done
+	;;
+robot)
+	prepare
+	stage apply "$P/apply.sh"
+	stage robot "$P/robot.sh" full
+	sed -n 's/^robot: /    /p' "$LOGS/robot.log"
+	echo "==> total $(($(date +%s) - t0))s"
 	;;
 pristine)
 	prepare

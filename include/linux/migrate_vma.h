@@ -28,9 +28,11 @@
  * @MIGRATE_VMA_PHASE_UNMAP: the sources' mappings replaced by migration
  *	entries
  * @MIGRATE_VMA_PHASE_PAGES: the struct page metadata moved to the
- *	destinations
- * @MIGRATE_VMA_PHASE_FINALIZE: the new mappings made and every page
- *	unlocked and released
+ *	destinations (and the data copied, under MIGRATE_VMA_CORE_COPY);
+ *	empty entries mapped to their new pages
+ * @MIGRATE_VMA_PHASE_FINALIZE: the destinations mapped where the move
+ *	succeeded, the sources again where it failed, every page unlocked
+ *	and released
  *
  * Told to &migrate_vma_ops.phase_done as each phase ends; alloc_and_copy()
  * runs between UNMAP and PAGES, finalize_and_map() between PAGES and
@@ -60,10 +62,10 @@ enum migrate_vma_phase {
  *	&enum migrate_vma_phase that just ended and the call's private
  *	pointer, in the context of the callbacks, for a driver that accounts
  *	where its migrations spend their time. A phase with nothing to do
- *	(no page left to move) is skipped and not told; COLLECT and FINALIZE
- *	always are.
+ *	(no page left to move) is skipped and not told; in a call that
+ *	returns 0, COLLECT and FINALIZE always are.
  *
- * Both callbacks get the arrays of one call: entry i describes the page at
+ * alloc_and_copy() and finalize_and_map() get the arrays of one call: entry i describes the page at
  * @start + i * PAGE_SIZE, and there are (@end - @start) / PAGE_SIZE of
  * them. From migrate_vma_evict(), entry i is the i-th page given, @vma is
  * NULL and the range runs from 0.

@@ -71,10 +71,8 @@ static u32 injected_kind(struct hmm_dummy_migration *m, unsigned long addr)
 /* A timed batch's clock starts: what runs until the first mark is collect. */
 static void phase_clock_start(struct hmm_dummy_migration *m)
 {
-	if (!m->clock)
-		return;
-	atomic64_inc(&m->clock->calls);
-	m->mark = ktime_get_ns();
+	if (m->clock)
+		m->mark = ktime_get_ns();
 }
 
 /* @phase of a timed batch has just ended. */
@@ -97,10 +95,19 @@ static const u8 core_phase_index[] = {
 	[MIGRATE_VMA_PHASE_FINALIZE]	= HMM_DUMMY_PHASE_FINALIZE,
 };
 
-/* &migrate_vma_ops.phase_done, set only for a timed batch. */
+static_assert(ARRAY_SIZE(core_phase_index) == MIGRATE_VMA_PHASE_FINALIZE + 1);
+
+/*
+ * &migrate_vma_ops.phase_done, set only for a timed batch. A call counts
+ * once its collect is done: one refused with -EINVAL ran no phase.
+ */
 static void core_phase_done(enum migrate_vma_phase phase, void *private)
 {
-	phase_clock_mark(private, core_phase_index[phase]);
+	struct hmm_dummy_migration *m = private;
+
+	if (phase == MIGRATE_VMA_PHASE_COLLECT)
+		atomic64_inc(&m->clock->calls);
+	phase_clock_mark(m, core_phase_index[phase]);
 }
 
 static unsigned long locked_dst_entry(struct page *page)
@@ -383,8 +390,9 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
  * pages of [start, end) inside one VMA, which ends at *@next.
  */
 static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
-			 bool to_device, unsigned long start, unsigned long end,
-			 void *buf, unsigned long *next, unsigned long *done)
+			 struct hmm_dummy_phase_clock *clock, bool to_device,
+			 unsigned long start, unsigned long end, void *buf,
+			 unsigned long *next, unsigned long *done)
 {
 	struct mm_struct *mm = hfile->mirror.mm;
 	struct vm_area_struct *vma;
@@ -392,8 +400,7 @@ static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migratio
 
 	*next = end;
 	migration_init(m, hfile->hdev, mm);
-	if (READ_ONCE(hfile->phase_clock.on))
-		m->clock = &hfile->phase_clock;
+	m->clock = clock;
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, start);
 	if (!vma || !(vma->vm_flags & VM_READ)) {
@@ -421,9 +428,10 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 {
 	unsigned long start = cmd->addr, end = start + (cmd->npages << PAGE_SHIFT);
 	struct mm_struct *mm = hfile->mirror.mm;
-	struct hmm_dummy_phase_clock *clock = &hfile->phase_clock;
-	bool timed = READ_ONCE(clock->on);
-	u64 began = timed ? ktime_get_ns() : 0;
+	/* Read once: a command is counted whole or not at all. */
+	struct hmm_dummy_phase_clock *clock = READ_ONCE(hfile->phase_clock.on) ?
+					      &hfile->phase_clock : NULL;
+	u64 began = clock ? ktime_get_ns() : 0;
 	struct hmm_dummy_migration *m;
 	unsigned long next, n, done;
 	void *buf;
@@ -443,7 +451,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 	}
 	for (; start < end; start = next) {
 		done = 0;
-		ret = migrate_batch(hfile, m, to_device, start, end, buf, &next, &done);
+		ret = migrate_batch(hfile, m, clock, to_device, start, end, buf, &next, &done);
 		n = pages_between(start, next);
 		if (to_device && copy_to_user(u64_to_user_ptr(cmd->ptr) +
 					      (cmd->cpages << PAGE_SHIFT),
@@ -458,7 +466,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 out:
 	kvfree(buf);
 	kfree(m);
-	if (timed) {
+	if (clock) {
 		atomic64_add(ktime_get_ns() - began, &clock->ns[HMM_DUMMY_PHASE_COMMAND]);
 		atomic64_inc(&clock->commands);
 	}
@@ -501,7 +509,11 @@ static long cmd_flags(struct hmm_dummy_file *hfile, void __user *uarg)
 	return 0;
 }
 
-/* PHASE_TIMES: hand over what was counted since the last call, and count on. */
+/*
+ * PHASE_TIMES: hand over what was counted since the last call, and count
+ * on. What was handed over is taken off afterwards, so a bad pointer loses
+ * nothing and a command finishing meanwhile is kept for the next call.
+ */
 static long cmd_phase_times(struct hmm_dummy_file *hfile, void __user *uarg)
 {
 	struct hmm_dummy_phase_clock *clock = &hfile->phase_clock;
@@ -510,10 +522,16 @@ static long cmd_phase_times(struct hmm_dummy_file *hfile, void __user *uarg)
 
 	WRITE_ONCE(clock->on, true);
 	for (i = 0; i < HMM_DUMMY_NR_PHASES; i++)
-		times.ns[i] = atomic64_xchg(&clock->ns[i], 0);
-	times.calls = atomic64_xchg(&clock->calls, 0);
-	times.commands = atomic64_xchg(&clock->commands, 0);
-	return copy_to_user(uarg, &times, sizeof(times)) ? -EFAULT : 0;
+		times.ns[i] = atomic64_read(&clock->ns[i]);
+	times.calls = atomic64_read(&clock->calls);
+	times.commands = atomic64_read(&clock->commands);
+	if (copy_to_user(uarg, &times, sizeof(times)))
+		return -EFAULT;
+	for (i = 0; i < HMM_DUMMY_NR_PHASES; i++)
+		atomic64_sub(times.ns[i], &clock->ns[i]);
+	atomic64_sub(times.calls, &clock->calls);
+	atomic64_sub(times.commands, &clock->commands);
+	return 0;
 }
 
 static long cmd_inject(struct hmm_dummy_file *hfile, void __user *uarg)

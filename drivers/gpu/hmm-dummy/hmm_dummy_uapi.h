@@ -139,7 +139,10 @@
  *   ``MIGRATE_TO_DEV`` and ``MIGRATE_TO_SYS`` spent their time since the
  *   previous call, and starts over from zero. The first call turns the
  *   accounting on for the file; until then nothing is counted and a
- *   migration pays nothing for it. A bad pointer gives ``-EFAULT``.
+ *   migration pays nothing for it. A command that runs while the figures
+ *   are read may be split between two calls: read them when the file's
+ *   commands are done. A bad pointer gives ``-EFAULT`` and keeps the
+ *   figures for the next call.
  *
  * Only the opener may use the file for commands on its address space:
  * from any other process (a forked child with the inherited descriptor,
@@ -304,12 +307,26 @@ struct hmm_dummy_inject {
 #define HMM_DUMMY_COPY_MODE	_IOW(HMM_DUMMY_IOC_MAGIC, 0x42, __u32)
 #define HMM_DUMMY_INJECT	_IOW(HMM_DUMMY_IOC_MAGIC, 0x43, struct hmm_dummy_inject)
 
-/*
- * Where a migration's time goes, to index struct hmm_dummy_phase_times:
- * the five phases of migrate_vma() and the driver's two callbacks between
- * them, in the order they run, then the whole command.
+/**
+ * enum hmm_dummy_phase - where a migration's time goes
+ * @HMM_DUMMY_PHASE_COLLECT: migrate_vma()'s collect phase
+ * @HMM_DUMMY_PHASE_PREPARE: its prepare phase
+ * @HMM_DUMMY_PHASE_UNMAP: its unmap phase
+ * @HMM_DUMMY_PHASE_ALLOC_AND_COPY: the driver's alloc_and_copy(): the
+ *	destinations allocated and, unless the core copies, the data copied
+ * @HMM_DUMMY_PHASE_PAGES: migrate_vma()'s pages phase (where the core
+ *	copies, in HMM_DUMMY_COPY_CORE mode)
+ * @HMM_DUMMY_PHASE_FINALIZE_AND_MAP: the driver's finalize_and_map()
+ * @HMM_DUMMY_PHASE_FINALIZE: migrate_vma()'s finalize phase
+ * @HMM_DUMMY_PHASE_COMMAND: the whole command
+ * @HMM_DUMMY_NR_PHASES: the number of entries of
+ *	&hmm_dummy_phase_times.ns
+ *
+ * The phases in the order they run, to index struct hmm_dummy_phase_times.
+ * A phase migrate_vma() skips, because no page is left to move, adds
+ * nothing; its time goes to the next phase that runs.
  */
-enum {
+enum hmm_dummy_phase {
 	HMM_DUMMY_PHASE_COLLECT,
 	HMM_DUMMY_PHASE_PREPARE,
 	HMM_DUMMY_PHASE_UNMAP,
@@ -323,11 +340,12 @@ enum {
 
 /**
  * struct hmm_dummy_phase_times - where a file's migrations spent their time
- * @ns: nanoseconds of CLOCK_MONOTONIC in each HMM_DUMMY_PHASE_*, summed over
+ * @ns: nanoseconds of CLOCK_MONOTONIC in each &enum hmm_dummy_phase, summed over
  *	the migrate_vma() calls; COMMAND is the whole of each MIGRATE_TO_DEV
  *	or MIGRATE_TO_SYS command, which also holds what the driver does
  *	around the calls (taking the mmap lock, reading the pages back)
- * @calls: migrate_vma() calls counted, one per batch of up to 64 pages
+ * @calls: migrate_vma() calls that ran their phases, one per batch of up
+ *	to 64 pages (a call refused with -EINVAL runs none)
  * @commands: commands counted
  *
  * Under QEMU with -icount the guest's clock counts instructions, so the

@@ -35,8 +35,8 @@
  * left in device memory.
  *
  * After each of our migrations, HMM_DUMMY_PHASE_TIMES says where its
- * time went: for each migration row a "phases" line gives, per 4 KiB
- * page and summed over the rounds, the phases of migrate_vma() and the
+ * time went: for each migration row a "phases" line gives, per page,
+ * the mean over the rounds of the phases of migrate_vma() and the
  * driver's callbacks (collect, prepare, unmap, alloc_and_copy, pages,
  * finalize_and_map, finalize), what the driver did around them (driver:
  * the mmap lock, batching, reading the pages back to the caller), the
@@ -111,7 +111,7 @@ static const int wall_rounds[NR_KINDS][ARRAY_SIZE(sizes_mib)] = {
 /*
  * The times of one row's rounds, in seconds (instructions / 10^9 under
  * -i): [side][command][round]; and where our migrations spent theirs,
- * summed over the rounds: [command][HMM_DUMMY_PHASE_*].
+ * summed over the rounds that completed: [command][HMM_DUMMY_PHASE_*].
  */
 struct samples {
 	int n;
@@ -323,21 +323,29 @@ static int run_memcpy(size_t len, int thp, double *t)
 /* @nr rounds of @kind on @len bytes into @s; 0, or -1 if one failed. */
 static int run_row(enum kind kind, size_t len, int nr, struct samples *s)
 {
-	double t[NR_SIDES][2] = { { 0 } }, copy;
-	int r, i, side, cmd;
+	double t[NR_SIDES][2] = { { 0 } }, copy, phase[2][HMM_DUMMY_NR_PHASES];
+	struct hmm_dummy_phase_times left_over;
+	int r, i, side, cmd, p;
 
 	if (nr > MAX_ROUNDS)
 		nr = MAX_ROUNDS;
 	memset(s->phase, 0, sizeof(s->phase));
+	/* What a failed round of the row before left counted is not ours. */
+	if (ioctl(fds[OURS], HMM_DUMMY_PHASE_TIMES, &left_over))
+		return -1;
 	for (s->n = 0; s->n < nr; s->n++) {
 		r = s->n;
 		if (run_memcpy(len, kind == MIGRATE_THP, &copy))
 			return -1;
+		memset(phase, 0, sizeof(phase));
 		for (i = 0; i < NR_SIDES; i++) {
 			side = (i + r) % NR_SIDES;
-			if (run_side(side, kind, len, t[side], s->phase))
+			if (run_side(side, kind, len, t[side], phase))
 				return -1;
 		}
+		for (cmd = 0; cmd < 2; cmd++)
+			for (p = 0; p < HMM_DUMMY_NR_PHASES; p++)
+				s->phase[cmd][p] += phase[cmd][p];
 		s->copy[r] = copy;
 		for (side = 0; side < NR_SIDES; side++)
 			for (cmd = 0; cmd < 2; cmd++)
@@ -435,20 +443,14 @@ int main(int argc, char **argv)
 	unsigned int i;
 
 	while ((opt = getopt(argc, argv, "ir:")) != -1) {
-		switch (opt) {
-		case 'i':
+		if (opt == 'i')
 			icount = 1;
-			break;
-		case 'r':
+		else if (opt == 'r' && atoi(optarg) > 0)
 			fixed_rounds = atoi(optarg);
-			if (fixed_rounds > 0 && fixed_rounds <= MAX_ROUNDS)
-				break;
-			/* fall through */
-		default:
+		else
 			fixed_rounds = -1;
-		}
 	}
-	if (fixed_rounds < 0 || argc - optind != 2) {
+	if (fixed_rounds < 0 || fixed_rounds > MAX_ROUNDS || argc - optind != 2) {
 		fprintf(stderr, "usage: %s [-i] [-r ROUNDS (1-%d)] OURS_NODE UPSTREAM_NODE\n",
 			argv[0], MAX_ROUNDS);
 		return 2;
