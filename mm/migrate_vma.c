@@ -21,6 +21,12 @@
  *   finalize  map the destination, or the source again where the move
  *             failed; unlock and release everything
  *
+ * A PMD-mapped THP (or a device-private one of the caller's) that the
+ * range covers whole is taken whole: its head entry carries
+ * MIGRATE_PFN_COMPOUND, the next entries its tail pages, and the phases
+ * handle the folio once, at the head. A destination of the same order
+ * moves it whole; base-page destinations split it once it is unmapped.
+ *
  * Entry i of the arrays describes one page. Between the phases the entries
  * say what the core holds: a source entry with MIGRATE_PFN_VALID is a page
  * the core has a reference on (and, from prepare on, the lock of); one
@@ -28,6 +34,7 @@
  * on is released at once and its entry cleared, so it stays where it was.
  */
 #include <linux/highmem.h>
+#include <linux/huge_mm.h>
 #include <linux/leafops.h>
 #include <linux/memcontrol.h>
 #include <linux/migrate_vma.h>
@@ -38,12 +45,20 @@
 #include <linux/pagewalk.h>
 #include <linux/rmap.h>
 #include <linux/slab.h>
+#include <linux/swapops.h>
 #include <linux/userfaultfd_k.h>
 
 #include "internal.h"
 
 /* Moves of a device page that another path's passing reference made fail. */
 #define MIGRATE_VMA_REF_TRIES	3
+
+/* The entries of a THP taken whole: only PMD-sized ones are. */
+#ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
+#define MIGRATE_VMA_HUGE_NR	HPAGE_PMD_NR
+#else
+#define MIGRATE_VMA_HUGE_NR	1
+#endif
 
 /**
  * struct migrate_vma_state - one call of migrate_vma() or migrate_vma_evict()
@@ -63,6 +78,8 @@
  *	NULL for migrate_vma(), whose mmap lock keeps the anon_vmas alive
  * @fault_folio: from migrate_vma_fault(), the folio the CPU fault locked;
  *	the core uses that lock as its own and leaves it to the fault
+ * @fault_page: the page the fault locked @fault_folio through, which
+ *	keeps the fault's lock and reference when that folio is split
  */
 struct migrate_vma_state {
 	const struct migrate_vma_ops *ops;
@@ -77,6 +94,7 @@ struct migrate_vma_state {
 	unsigned long flush_from;
 	struct anon_vma **anon_vmas;
 	struct folio *fault_folio;
+	struct page *fault_page;
 };
 
 static void migrate_vma_add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
@@ -85,6 +103,23 @@ static void migrate_vma_add_entry(struct migrate_vma_state *mv, unsigned long mp
 	mv->src[mv->npages++] = mpfn;
 	if (mpfn & MIGRATE_PFN_MIGRATE)
 		mv->cpages++;
+}
+
+/*
+ * A tail page of a large folio taken whole: its head entry stands for
+ * the folio, and the phases skip the tail entries.
+ */
+static bool migrate_vma_is_tail(unsigned long mpfn)
+{
+	struct page *page = migrate_pfn_to_page(mpfn);
+
+	return page && PageTail(page);
+}
+
+/* How many entries entry i stands for: a whole THP's, or its own. */
+static unsigned long migrate_vma_entry_pages(const struct migrate_vma_state *mv, unsigned long i)
+{
+	return mv->src[i] & MIGRATE_PFN_COMPOUND ? MIGRATE_VMA_HUGE_NR : 1;
 }
 
 static bool migrate_vma_core_copies(const struct migrate_vma_state *mv)
@@ -145,7 +180,8 @@ static void migrate_vma_skip_range(struct migrate_vma_state *mv, unsigned long s
 }
 
 /* A swap pte: only the caller's own device-private pages can move. */
-static unsigned long migrate_vma_collect_swap_pte(struct migrate_vma_state *mv, pte_t pte)
+static unsigned long migrate_vma_collect_swap_pte(struct migrate_vma_state *mv, pte_t pte,
+						  struct folio **large)
 {
 	softleaf_t entry = softleaf_from_pte(pte);
 	unsigned long mpfn;
@@ -154,11 +190,15 @@ static unsigned long migrate_vma_collect_swap_pte(struct migrate_vma_state *mv, 
 	if (!softleaf_is_device_private(entry))
 		return 0;
 	page = softleaf_to_page(entry);
-	/* Device-private THPs are not supported: see migrate_vma_pmd_has_nothing_to_take(). */
-	if (!migrate_vma_owns_device_page(mv, page) || folio_test_large(page_folio(page)))
+	if (!migrate_vma_owns_device_page(mv, page))
 		return 0;
 	/* The mapping holds a reference, and the pte lock holds the mapping. */
 	folio_get(page_folio(page));
+	/* Part of a device THP no longer mapped by one PMD: split it. */
+	if (folio_test_large(page_folio(page))) {
+		*large = page_folio(page);
+		return 0;
+	}
 	mpfn = migrate_pfn(page_to_pfn(page)) | MIGRATE_PFN_MIGRATE;
 	if (softleaf_is_device_private_write(entry))
 		mpfn |= MIGRATE_PFN_WRITE;
@@ -180,7 +220,7 @@ static unsigned long migrate_vma_collect_pte(struct migrate_vma_state *mv, unsig
 	if (pte_none(pte))
 		return migrate_vma_empty_entry(mv, vma);
 	if (!pte_present(pte))
-		return migrate_vma_collect_swap_pte(mv, pte);
+		return migrate_vma_collect_swap_pte(mv, pte, large);
 	if (migrate_vma_skips_system(mv))
 		return 0;
 
@@ -208,10 +248,22 @@ static unsigned long migrate_vma_collect_pte(struct migrate_vma_state *mv, unsig
  * by one. Consumes the reference migrate_vma_collect_pte() took. Collect may hold the
  * locks of pages already unmapped, so it does not wait for this one.
  */
-static bool migrate_vma_split_large_folio(struct folio *folio)
+static bool migrate_vma_split_large_folio(struct migrate_vma_state *mv, struct folio *folio)
 {
 	bool split = false;
 
+	if (folio == mv->fault_folio) {
+		/*
+		 * The fault's reference is the one a split allows, and the
+		 * fault unlocks and releases its page's folio afterwards:
+		 * split at that page, which keeps both.
+		 */
+		folio_put(folio);
+		if (split_huge_page_to_list_to_order(mv->fault_page, NULL, 0))
+			return false;
+		mv->fault_folio = page_folio(mv->fault_page);
+		return true;
+	}
 	if (folio_trylock(folio)) {
 		split = !split_folio(folio);
 		folio_unlock(folio);
@@ -342,21 +394,115 @@ static int migrate_vma_collect_pte_entry(pte_t *ptep, unsigned long addr, unsign
 /*
  * Whether a huge PMD holds nothing this migration takes: system memory (a
  * THP, the huge zero page, a THP under migration elsewhere) when it skips
- * system pages, or a device-private THP. Those are another driver's, or
- * would be the caller's own if it made any: the phases move order-0
- * device pages only, so such a THP stays where it is, whole.
+ * system pages, or another driver's device-private THP, which stays where
+ * it is, whole. The caller's own device THP that cannot move whole is
+ * split, as a system THP is.
  */
 static bool migrate_vma_pmd_has_nothing_to_take(struct migrate_vma_state *mv, pmd_t pmd)
 {
 	if (pmd_is_device_private_entry(pmd))
-		return true;
+		return !migrate_vma_owns_device_page(mv, softleaf_to_page(softleaf_from_pmd(pmd)));
 	return migrate_vma_skips_system(mv) && (pmd_trans_huge(pmd) || pmd_is_migration_entry(pmd));
 }
 
+#ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
 /*
- * The walker splits a huge PMD mapping into ptes before pte_entry sees
- * it. Where the migration has nothing to take, record the pages as
- * staying and keep the mapping whole.
+ * The folio behind a huge PMD that can move whole: a THP of anonymous
+ * memory, or one of the caller's own device-private THPs, mapped by this
+ * PMD alone. A THP mapped elsewhere too (shared after fork) is split and
+ * moves page by page; the huge zero page is replaced like empty entries.
+ */
+static struct folio *migrate_vma_huge_folio(const struct migrate_vma_state *mv, pmd_t pmd,
+					    unsigned long *write)
+{
+	struct folio *folio;
+	softleaf_t entry;
+
+	if (pmd_trans_huge(pmd)) {
+		if (migrate_vma_skips_system(mv) || is_huge_zero_pmd(pmd))
+			return NULL;
+		folio = pmd_folio(pmd);
+		if (!folio_test_anon(folio))
+			return NULL;
+		*write = pmd_write(pmd) ? MIGRATE_PFN_WRITE : 0;
+	} else if (pmd_is_device_private_entry(pmd)) {
+		entry = softleaf_from_pmd(pmd);
+		folio = softleaf_to_folio(entry);
+		if (!migrate_vma_owns_device_page(mv, &folio->page))
+			return NULL;
+		*write = softleaf_is_device_private_write(entry) ? MIGRATE_PFN_WRITE : 0;
+	} else {
+		return NULL;
+	}
+	if (folio_order(folio) != HPAGE_PMD_ORDER || folio_mapcount(folio) != 1)
+		return NULL;
+	return folio;
+}
+
+/*
+ * Take the THP of a huge PMD the range covers whole: lock it and replace
+ * the PMD by a migration entry, as collect does for ptes. Returns false
+ * when the PMD holds nothing that moves whole, and the walk goes on as
+ * for any PMD; true when its entries are recorded: the folio's, or
+ * staying ones when it is locked elsewhere or maybe pinned.
+ */
+static bool migrate_vma_collect_huge(struct migrate_vma_state *mv, struct mm_walk *walk,
+				     pmd_t *pmdp, unsigned long addr, unsigned long next)
+{
+	struct page_vma_mapped_walk pvmw = {
+		.address = addr,
+		.pmd = pmdp,
+		.vma = walk->vma,
+	};
+	unsigned long write, mpfn, k;
+	struct folio *folio;
+
+	if (!IS_ALIGNED(addr, HPAGE_PMD_SIZE) || next - addr != HPAGE_PMD_SIZE)
+		return false;
+	pvmw.ptl = pmd_lock(walk->mm, pmdp);
+	folio = migrate_vma_huge_folio(mv, pmdp_get(pmdp), &write);
+	if (!folio) {
+		spin_unlock(pvmw.ptl);
+		return false;
+	}
+	folio_get(folio);
+	if (!migrate_vma_lock_source(mv, folio)) {
+		spin_unlock(pvmw.ptl);
+		folio_put(folio);
+		migrate_vma_skip_range(mv, addr, next);
+		return true;
+	}
+	if (set_pmd_migration_entry(&pvmw, &folio->page)) {
+		/* Maybe pinned by GUP: it stays, mapped as it was. */
+		spin_unlock(pvmw.ptl);
+		migrate_vma_unlock_source(mv, folio);
+		folio_put(folio);
+		migrate_vma_skip_range(mv, addr, next);
+		return true;
+	}
+	spin_unlock(pvmw.ptl);
+	/* Munlock left a reference in this CPU's batch: not a pin. */
+	if (walk->vma->vm_flags & VM_LOCKED)
+		mlock_drain_local();
+	mpfn = migrate_pfn(folio_pfn(folio)) | MIGRATE_PFN_MIGRATE | MIGRATE_PFN_LOCKED | write;
+	migrate_vma_add_entry(mv, mpfn | MIGRATE_PFN_COMPOUND);
+	for (k = 1; k < HPAGE_PMD_NR; k++)
+		migrate_vma_add_entry(mv, mpfn + (k << MIGRATE_PFN_SHIFT));
+	return true;
+}
+#else
+static bool migrate_vma_collect_huge(struct migrate_vma_state *mv, struct mm_walk *walk,
+				     pmd_t *pmdp, unsigned long addr, unsigned long next)
+{
+	return false;
+}
+#endif
+
+/*
+ * A THP the range covers whole moves whole where it can. Otherwise the
+ * walker splits a huge PMD mapping into ptes before pte_entry sees it;
+ * where the migration has nothing to take, record the pages as staying
+ * and keep the mapping whole.
  */
 static int migrate_vma_collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
 					 struct mm_walk *walk)
@@ -367,6 +513,10 @@ static int migrate_vma_collect_pmd_entry(pmd_t *pmdp, unsigned long addr, unsign
 
 	if (!pmd_leaf(pmdp_get_lockless(pmdp)) && pmd_present(pmdp_get_lockless(pmdp)))
 		return 0;	/* a page table, or nothing: walk on */
+	if (migrate_vma_collect_huge(mv, walk, pmdp, addr, next)) {
+		walk->action = ACTION_CONTINUE;
+		return 0;
+	}
 	ptl = pmd_lock(walk->mm, pmdp);
 	keep = migrate_vma_pmd_has_nothing_to_take(mv, pmdp_get(pmdp));
 	spin_unlock(ptl);
@@ -407,7 +557,7 @@ static void migrate_vma_phase_collect(struct migrate_vma_state *mv, unsigned lon
 		if (!mv->large)
 			break;
 		/* Split a large folio once; if it will not, leave the page. */
-		if (addr != split_at && migrate_vma_split_large_folio(mv->large)) {
+		if (addr != split_at && migrate_vma_split_large_folio(mv, mv->large)) {
 			split_at = addr;
 			continue;
 		}
@@ -435,11 +585,28 @@ static void migrate_vma_release_source(struct migrate_vma_state *mv, struct foli
 		folio_put(folio);
 }
 
+/* Clear entry i, and the tail entries of a THP it stands for. */
 static void migrate_vma_give_up(struct migrate_vma_state *mv, unsigned long i)
 {
-	if (mv->src[i] & MIGRATE_PFN_MIGRATE)
-		mv->cpages--;
-	mv->src[i] = 0;
+	unsigned long k, end = i + migrate_vma_entry_pages(mv, i);
+
+	for (k = i; k < end; k++) {
+		if (mv->src[k] & MIGRATE_PFN_MIGRATE)
+			mv->cpages--;
+		mv->src[k] = 0;
+	}
+}
+
+/* Entry i and its tails, if any, stay: they lose MIGRATE_PFN_MIGRATE. */
+static void migrate_vma_fail_entry(struct migrate_vma_state *mv, unsigned long i)
+{
+	unsigned long k, end = i + migrate_vma_entry_pages(mv, i);
+
+	for (k = i; k < end; k++) {
+		if (mv->src[k] & MIGRATE_PFN_MIGRATE)
+			mv->cpages--;
+		mv->src[k] &= ~MIGRATE_PFN_MIGRATE;
+	}
 }
 
 /*
@@ -499,7 +666,7 @@ static void migrate_vma_phase_prepare(struct migrate_vma_state *mv)
 
 	lru_add_drain();
 	for (i = 0; i < mv->npages; i++) {
-		if (!(mv->src[i] & MIGRATE_PFN_VALID))
+		if (!(mv->src[i] & MIGRATE_PFN_VALID) || migrate_vma_is_tail(mv->src[i]))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (!(mv->src[i] & MIGRATE_PFN_LOCKED) && !migrate_vma_lock_source(mv, folio)) {
@@ -561,7 +728,7 @@ static void migrate_vma_phase_unmap(struct migrate_vma_state *mv)
 	unsigned long i;
 
 	for (i = 0; i < mv->npages; i++) {
-		if (!(mv->src[i] & MIGRATE_PFN_VALID))
+		if (!(mv->src[i] & MIGRATE_PFN_VALID) || migrate_vma_is_tail(mv->src[i]))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (folio_mapped(folio))
@@ -571,7 +738,7 @@ static void migrate_vma_phase_unmap(struct migrate_vma_state *mv)
 	try_to_unmap_flush();
 
 	for (i = 0; i < mv->npages; i++) {
-		if (!(mv->src[i] & MIGRATE_PFN_VALID))
+		if (!(mv->src[i] & MIGRATE_PFN_VALID) || migrate_vma_is_tail(mv->src[i]))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
 		if (!folio_mapped(folio) && !migrate_vma_folio_pinned(folio))
@@ -741,6 +908,9 @@ static bool migrate_vma_move_folio(struct migrate_vma_state *mv, struct folio *s
 	/* Only system memory and device-private memory are handled. */
 	if (folio_is_zone_device(dst) && !folio_is_device_private(dst))
 		return false;
+	/* A THP moves to a folio of its size, a base page to a base page. */
+	if (folio_nr_pages(dst) != folio_nr_pages(src))
+		return false;
 	/* Device memory takes no swap cache: drop it or leave the page. */
 	if (folio_is_device_private(dst) && folio_mapping(src) &&
 	    !folio_free_swap(src))
@@ -780,6 +950,70 @@ static bool migrate_vma_move_folio(struct migrate_vma_state *mv, struct folio *s
 	return false;
 }
 
+#ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
+/*
+ * Split an unmapped THP taken whole, so that its pages move one by one:
+ * the PMD migration entry becomes one per pte, and each page a locked
+ * folio of its own holding the reference the core held on the THP. Only
+ * migrate_vma() can, as the one PMD is in its VMA; an evicted THP stays.
+ */
+static bool migrate_vma_split_unmapped(struct migrate_vma_state *mv, unsigned long i)
+{
+	struct folio *folio = page_folio(migrate_pfn_to_page(mv->src[i]));
+	bool fault = folio == mv->fault_folio;
+	int ret;
+
+	if (!mv->vma)
+		return false;
+	split_huge_pmd_address(mv->vma, mv->start + (i << PAGE_SHIFT), false);
+	/*
+	 * The split allows one reference besides the expected ones. The
+	 * fault's stays with the head page, whose folio the fault unlocks.
+	 */
+	if (fault)
+		folio_put(folio);
+	ret = folio_split_unmapped(folio, 0);
+	if (fault)
+		folio_get(folio);
+	if (ret)
+		return false;
+	mv->src[i] &= ~MIGRATE_PFN_COMPOUND;
+	return true;
+}
+#else
+static bool migrate_vma_split_unmapped(struct migrate_vma_state *mv, unsigned long i)
+{
+	return false;
+}
+#endif
+
+/*
+ * Entry i stands for a THP taken whole. A destination of MIGRATE_PFN_COMPOUND
+ * takes it whole. Destinations for its pages one by one (or an error entry
+ * for one of them) split it, and its entries are then moved as base pages;
+ * without any destination it stays, whole. Returns true when the THP was
+ * handled whole, moved or not; false when it was split.
+ */
+static bool migrate_vma_pages_huge(struct migrate_vma_state *mv, unsigned long i)
+{
+	struct folio *src = page_folio(migrate_pfn_to_page(mv->src[i]));
+	struct page *newpage = migrate_pfn_to_page(mv->dst[i]);
+	unsigned long k, end = i + MIGRATE_VMA_HUGE_NR;
+
+	if (mv->dst[i] & MIGRATE_PFN_COMPOUND) {
+		if (!newpage || !migrate_vma_move_folio(mv, src, page_folio(newpage)))
+			migrate_vma_fail_entry(mv, i);
+		return true;
+	}
+	for (k = i; k < end && !mv->dst[k]; k++)
+		;
+	if (k == end || !migrate_vma_split_unmapped(mv, i)) {
+		migrate_vma_fail_entry(mv, i);
+		return true;
+	}
+	return false;
+}
+
 /*
  * Phase 4: move each source to its destination, then install the
  * destinations of the empty entries in one walk. An entry that fails
@@ -792,11 +1026,14 @@ static void migrate_vma_phase_pages(struct migrate_vma_state *mv)
 	bool ok;
 
 	for (i = 0; i < mv->npages; i++) {
-		if (!(mv->src[i] & MIGRATE_PFN_MIGRATE))
+		if (!(mv->src[i] & MIGRATE_PFN_MIGRATE) || migrate_vma_is_tail(mv->src[i]))
+			continue;
+		if ((mv->src[i] & MIGRATE_PFN_COMPOUND) && migrate_vma_pages_huge(mv, i))
 			continue;
 		newpage = migrate_pfn_to_page(mv->dst[i]);
 		page = migrate_pfn_to_page(mv->src[i]);
-		if (!newpage)
+		/* An empty entry is filled with base pages only. */
+		if (!newpage || (!page && folio_test_large(page_folio(newpage))))
 			ok = false;
 		else if (page)
 			ok = migrate_vma_move_folio(mv, page_folio(page), page_folio(newpage));
@@ -854,6 +1091,22 @@ static void migrate_vma_release_destination(struct folio *folio)
 }
 
 /*
+ * Entry i's tails, the THP being handled at i: the folio stands for them,
+ * so a destination the driver gave one of them was not used.
+ */
+static void migrate_vma_release_tail_destinations(struct migrate_vma_state *mv, unsigned long i)
+{
+	unsigned long k, end = i + migrate_vma_entry_pages(mv, i);
+	struct page *newpage;
+
+	for (k = i + 1; k < end; k++) {
+		newpage = migrate_pfn_to_page(mv->dst[k]);
+		if (newpage)
+			migrate_vma_release_destination(page_folio(newpage));
+	}
+}
+
+/*
  * Phase 5: map the destination where the move succeeded and the source
  * again where it failed, then unlock and release every page.
  */
@@ -861,10 +1114,14 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 {
 	struct folio *src, *dst;
 	struct page *newpage;
-	unsigned long i;
+	unsigned long i, next;
 	bool moved;
 
-	for (i = 0; i < mv->npages; i++) {
+	/* A THP may be freed at its head entry: its tails are skipped by index. */
+	for (i = 0; i < mv->npages; i = next) {
+		next = i + migrate_vma_entry_pages(mv, i);
+		if (next > i + 1)
+			migrate_vma_release_tail_destinations(mv, i);
 		newpage = migrate_pfn_to_page(mv->dst[i]);
 		dst = newpage ? page_folio(newpage) : NULL;
 		moved = mv->src[i] & MIGRATE_PFN_MIGRATE;
@@ -880,7 +1137,7 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 			dst = NULL;
 		}
 		if (!moved && mv->vma && (mv->dst[i] & MIGRATE_PFN_ERROR) &&
-		    folio_is_device_private(src))
+		    folio_is_device_private(src) && !folio_test_large(src))
 			migrate_vma_poison_address(mv, mv->start + (i << PAGE_SHIFT), src);
 
 		if (dst && !folio_is_zone_device(dst))
@@ -896,6 +1153,7 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 		migrate_vma_release_destination(dst);
 	}
 }
+
 
 /* Tell a driver that asked that @phase has ended. */
 static void migrate_vma_phase_done(const struct migrate_vma_state *mv,
@@ -1039,28 +1297,61 @@ int migrate_vma_fault(const struct migrate_vma_ops *ops, struct vm_fault *vmf,
 	    !folio_test_locked(page_folio(vmf->page)))
 		return -EINVAL;
 	mv.fault_folio = page_folio(vmf->page);
+	mv.fault_page = vmf->page;
 	return migrate_vma_range(&mv, end, private);
 }
 EXPORT_SYMBOL_GPL(migrate_vma_fault);
 
+/*
+ * Evicting, a device THP is taken whole when its pages are all given, in
+ * order, from its head; any other page of a large folio stays. Returns
+ * the entries that stand for @folio, 0 when it stays.
+ */
+static unsigned long migrate_vma_evict_pages(const struct migrate_vma_state *mv,
+					     unsigned long npages, struct page *page,
+					     struct folio *folio)
+{
+	unsigned long k, nr = folio_nr_pages(folio);
+
+	if (nr == 1)
+		return 1;
+	if (nr != MIGRATE_VMA_HUGE_NR || page != &folio->page || npages - mv->npages < nr)
+		return 0;
+	for (k = 1; k < nr; k++)
+		if (migrate_pfn_to_page(mv->src[mv->npages + k]) != folio_page(folio, k))
+			return 0;
+	return nr;
+}
+
 /* Take the pages named in @src as the sources; skip the ones not usable. */
 static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned long npages)
 {
+	unsigned long k, nr, mpfn;
 	struct folio *folio;
 	struct page *page;
 
-	for (; mv->npages < npages; mv->npages++) {
+	while (mv->npages < npages) {
 		page = migrate_pfn_to_page(mv->src[mv->npages]);
 		mv->dst[mv->npages] = 0;
 		mv->src[mv->npages] = 0;
 		/* A free page has no reference to take: nothing to move. */
 		if (!page || !is_device_private_page(page) ||
 		    page_pgmap(page)->owner != mv->ops->pgmap_owner ||
-		    !folio_try_get(page_folio(page)))
+		    !folio_try_get(page_folio(page))) {
+			mv->npages++;
 			continue;
+		}
 		folio = page_folio(page);
-		mv->src[mv->npages] = migrate_pfn(folio_pfn(folio)) | MIGRATE_PFN_MIGRATE;
-		mv->cpages++;
+		nr = migrate_vma_evict_pages(mv, npages, page, folio);
+		if (!nr) {
+			folio_put(folio);
+			mv->npages++;
+			continue;
+		}
+		mpfn = migrate_pfn(folio_pfn(folio)) | MIGRATE_PFN_MIGRATE;
+		migrate_vma_add_entry(mv, mpfn | (nr > 1 ? MIGRATE_PFN_COMPOUND : 0));
+		for (k = 1; k < nr; k++)
+			migrate_vma_add_entry(mv, mpfn + (k << MIGRATE_PFN_SHIFT));
 	}
 }
 

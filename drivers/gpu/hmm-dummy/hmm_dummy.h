@@ -89,10 +89,13 @@ struct hmm_dummy_chunk {
  * @chunks_lock: serialises adding and removing chunks
  * @chunks: the registered chunks, under @chunks_lock
  * @nr_chunks: length of @chunks, under @chunks_lock
- * @free_lock: protects @free_pages, @nr_free and @pages_total; taken from
+ * @free_lock: protects the free lists, their counts and @pages_total; taken from
  *	folio_free(), which may run in any context, so it is a spinlock
- * @free_pages: free device pages, linked through page->zone_device_data
- * @nr_free: length of @free_pages
+ * @free_pages: free device base pages, linked through page->zone_device_data
+ * @free_blocks: free blocks of 2 MiB (PMD_ORDER), for device THPs, linked
+ *	through their head page's zone_device_data
+ * @nr_free_blocks: length of @free_blocks
+ * @nr_free: free device pages, on both lists
  * @pages_total: device pages in all of @chunks, written under both locks
  * @mirrors: open files whose mirror is registered
  * @releases: release() calls seen by this device's mirrors
@@ -112,6 +115,8 @@ struct hmm_dummy_device {
 	/* folio_free() may be called in atomic context. */
 	spinlock_t free_lock;
 	struct page *free_pages;
+	struct page *free_blocks;
+	unsigned long nr_free_blocks;
 	unsigned long nr_free;
 	unsigned long pages_total;
 
@@ -138,7 +143,8 @@ struct hmm_dummy_device {
  *	@pt_lock: the exclusive entry must not be installed
  * @counters: what the mirror has seen, reported by HMM_DUMMY_COUNTERS
  * @copy_mode: HMM_DUMMY_COPY_*, who copies this file's migrations
- * @flags: HMM_DUMMY_FLAG_*, set by HMM_DUMMY_FLAGS
+ * @flags: HMM_DUMMY_FLAG_*, set by HMM_DUMMY_FLAGS; FAIL_ALLOC is cleared
+ *	by the allocation it fails
  * @phase_clock: where the file's migrations spent their time
  */
 struct hmm_dummy_file {
@@ -154,7 +160,7 @@ struct hmm_dummy_file {
 	bool excl_stale;
 	struct hmm_dummy_counters counters;
 	u32 copy_mode;
-	u64 flags;
+	atomic64_t flags;
 	struct hmm_dummy_phase_clock phase_clock;
 };
 
@@ -166,6 +172,7 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev);
 unsigned long hmm_dummy_pages_free(struct hmm_dummy_device *hdev);
 unsigned long hmm_dummy_pages_used(struct hmm_dummy_device *hdev);
 struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev);
+struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev);
 struct page *hmm_dummy_page_data(struct page *page);
 unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev);
 

@@ -9,8 +9,13 @@
  * one goes away (folio_free).
  *
  * The pretend device keeps the data of a page in use in a system page of
- * its own, its backing storage, found through page->zone_device_data. A
- * free page uses that field to link the free list instead.
+ * its own, its backing storage, found through the zone_device_data of its
+ * folio's head page: a device THP has 512 contiguous backing pages. A
+ * free page uses that field to link a free list instead.
+ *
+ * Two free lists: whole free blocks of 2 MiB (PMD_ORDER), which device
+ * THPs are made of, and base pages. A base page is taken from a block
+ * only when no free base page is left; freed pages do not merge back.
  */
 #include <linux/delay.h>
 #include <linux/ioport.h>
@@ -27,6 +32,8 @@ static struct hmm_dummy_chunk *page_to_chunk(struct page *page)
 	return container_of(page_pgmap(page), struct hmm_dummy_chunk, pagemap);
 }
 
+#define HMM_DUMMY_BLOCK_PAGES	(1UL << PMD_ORDER)
+
 static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
 {
 	lockdep_assert_held(&hdev->free_lock);
@@ -35,24 +42,76 @@ static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
 	hdev->nr_free++;
 }
 
+static void push_free_block(struct hmm_dummy_device *hdev, struct page *head)
+{
+	lockdep_assert_held(&hdev->free_lock);
+	head->zone_device_data = hdev->free_blocks;
+	hdev->free_blocks = head;
+	hdev->nr_free_blocks++;
+	hdev->nr_free += HMM_DUMMY_BLOCK_PAGES;
+}
+
+static struct page *pop_free_block(struct hmm_dummy_device *hdev)
+{
+	struct page *head = hdev->free_blocks;
+
+	lockdep_assert_held(&hdev->free_lock);
+	if (head) {
+		hdev->free_blocks = head->zone_device_data;
+		hdev->nr_free_blocks--;
+		hdev->nr_free -= HMM_DUMMY_BLOCK_PAGES;
+	}
+	return head;
+}
+
+/* Base pages run out: make one free block base pages. */
+static void break_free_block(struct hmm_dummy_device *hdev)
+{
+	struct page *head = pop_free_block(hdev);
+	unsigned long i;
+
+	for (i = 0; head && i < HMM_DUMMY_BLOCK_PAGES; i++)
+		push_free_page(hdev, head + i);
+}
+
 /*
- * The core calls this when the last reference to a device page is gone:
- * drop its backing storage and put it back on the free list.
+ * The core calls this when the last reference to a device folio is gone:
+ * drop its backing storage and put its pages back on a free list.
  */
 static void hmm_dummy_folio_free(struct folio *folio)
 {
-	struct page *page = &folio->page;	/* the driver's pages are order 0 */
-	struct hmm_dummy_device *hdev = page_to_chunk(page)->hdev;
-	unsigned long flags;
+	struct hmm_dummy_device *hdev = page_to_chunk(&folio->page)->hdev;
+	struct page *backing = folio->page.zone_device_data;
+	unsigned long flags, i, nr = folio_nr_pages(folio);
 
-	__free_page(page->zone_device_data);
+	for (i = 0; i < nr; i++)
+		__free_page(backing + i);
 	spin_lock_irqsave(&hdev->free_lock, flags);
-	push_free_page(hdev, page);
+	if (nr == HMM_DUMMY_BLOCK_PAGES)
+		push_free_block(hdev, &folio->page);
+	else
+		push_free_page(hdev, &folio->page);
 	spin_unlock_irqrestore(&hdev->free_lock, flags);
+}
+
+/*
+ * The core split a device THP (a partial munmap, mprotect or migration):
+ * each new folio keeps the backing pages of its own pages.
+ */
+static void hmm_dummy_folio_split(struct folio *head, struct folio *tail)
+{
+	struct page *backing = head->page.zone_device_data;
+
+	if (!tail)
+		return;
+	tail->pgmap = head->pgmap;
+	tail->page.mapping = head->page.mapping;
+	tail->page.zone_device_data = backing + (folio_pfn(tail) - folio_pfn(head));
 }
 
 static const struct dev_pagemap_ops hmm_dummy_devmem_ops = {
 	.folio_free = hmm_dummy_folio_free,
+	.folio_split = hmm_dummy_folio_split,
 	.migrate_to_ram = hmm_dummy_migrate_to_ram,
 };
 
@@ -63,8 +122,14 @@ static void free_chunk_pages(struct hmm_dummy_chunk *chunk)
 	unsigned long end = PHYS_PFN(chunk->pagemap.range.end + 1);
 
 	spin_lock_irq(&hdev->free_lock);
-	for (; pfn < end; pfn++)
-		push_free_page(hdev, pfn_to_page(pfn));
+	while (pfn < end) {
+		if (IS_ALIGNED(pfn, HMM_DUMMY_BLOCK_PAGES) && end - pfn >= HMM_DUMMY_BLOCK_PAGES) {
+			push_free_block(hdev, pfn_to_page(pfn));
+			pfn += HMM_DUMMY_BLOCK_PAGES;
+		} else {
+			push_free_page(hdev, pfn_to_page(pfn++));
+		}
+	}
 	/* The region was rounded up to whole memory sections. */
 	hdev->pages_total += end - PHYS_PFN(chunk->pagemap.range.start);
 	spin_unlock_irq(&hdev->free_lock);
@@ -196,6 +261,8 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 	/* The free list pointed into the chunks just removed. */
 	spin_lock_irq(&hdev->free_lock);
 	hdev->free_pages = NULL;
+	hdev->free_blocks = NULL;
+	hdev->nr_free_blocks = 0;
 	hdev->nr_free = 0;
 	hdev->pages_total = 0;
 	spin_unlock_irq(&hdev->free_lock);
@@ -219,6 +286,8 @@ struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
 		return NULL;
 
 	spin_lock_irq(&hdev->free_lock);
+	if (!hdev->free_pages)
+		break_free_block(hdev);
 	page = hdev->free_pages;
 	if (page) {
 		hdev->free_pages = page->zone_device_data;
@@ -235,8 +304,45 @@ struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
 }
 
 /**
+ * hmm_dummy_alloc_huge() - take a device THP off the free blocks
+ * @hdev: the device
+ *
+ * Context: Process context, may sleep.
+ * Return: the head page of an order PMD_ORDER device folio, locked, with
+ * one reference and zeroed backing storage; NULL when no free block or no
+ * backing storage is left, or THPs cannot move whole on this kernel.
+ */
+struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev)
+{
+	struct page *backing, *page;
+
+	if (!IS_ENABLED(CONFIG_ARCH_HAS_PMD_SOFTLEAVES))
+		return NULL;
+	/* Pages of their own, so that a split device THP can free its part. */
+	backing = alloc_pages(GFP_HIGHUSER | __GFP_ZERO | __GFP_NORETRY | __GFP_NOWARN,
+			      PMD_ORDER);
+	if (!backing)
+		return NULL;
+	split_page(backing, PMD_ORDER);
+
+	spin_lock_irq(&hdev->free_lock);
+	page = pop_free_block(hdev);
+	spin_unlock_irq(&hdev->free_lock);
+	if (!page) {
+		unsigned long i;
+
+		for (i = 0; i < HMM_DUMMY_BLOCK_PAGES; i++)
+			__free_page(backing + i);
+		return NULL;
+	}
+	zone_device_folio_init(page_folio(page), page_pgmap(page), PMD_ORDER);
+	page->zone_device_data = backing;
+	return page;
+}
+
+/**
  * hmm_dummy_page_data() - the page holding the data of a device page
- * @page: a device page in use, or a system page
+ * @page: a device page in use (of any folio size), or a system page
  *
  * Context: Any context; @page must not be freed meanwhile.
  * Return: the backing storage of a device page of this driver, or @page
@@ -244,9 +350,12 @@ struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
  */
 struct page *hmm_dummy_page_data(struct page *page)
 {
-	if (is_device_private_page(page) && page_pgmap(page)->ops == &hmm_dummy_devmem_ops)
-		return page->zone_device_data;
-	return page;
+	struct folio *folio;
+
+	if (!is_device_private_page(page) || page_pgmap(page)->ops != &hmm_dummy_devmem_ops)
+		return page;
+	folio = page_folio(page);
+	return (struct page *)folio->page.zone_device_data + folio_page_idx(folio, page);
 }
 
 /**

@@ -7,9 +7,12 @@
  * MIGRATE_TO_SYS, on a CPU fault (migrate_to_ram), and on RELEASE or
  * module unload, which evict every page of the device by pfn.
  *
- * A migration works on batches of HMM_DUMMY_BATCH pages inside one
- * VMA, with the mmap lock held for reading; the batch's context carries
- * the arrays migrate_vma() fills, so nothing large sits on the stack.
+ * A migration works on batches of HMM_DUMMY_MIGRATE_BATCH pages inside
+ * one VMA, aligned on their size, so that a THP falls in one batch and
+ * moves whole: to a device THP, and back to a system THP; where none can
+ * be had, as base pages. The mmap lock is held for reading; the batch's
+ * context carries the arrays migrate_vma() fills, so nothing large sits
+ * on the stack.
  */
 #include <linux/highmem.h>
 #include <linux/ktime.h>
@@ -24,9 +27,15 @@
 /* What the CORE copy mode leaves in a page the core failed to copy to. */
 #define HMM_DUMMY_UNCOPIED_BYTE	0xa5
 
+/* A PMD's worth of 4 KiB pages: the most a THP taken whole can have. */
+#define HMM_DUMMY_MIGRATE_BATCH	512
+#define HMM_DUMMY_MIGRATE_BYTES	(HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT)
+
 /**
  * struct hmm_dummy_migration - one batch of a migration
  * @hdev: the device whose memory the pages move to or from
+ * @hfile: the file whose command it is, for its FAIL_ALLOC flag; NULL for
+ *	a CPU fault or an eviction
  * @mm: the address space, to match injected faults; NULL when evicting
  * @fault: the CPU fault being served, which cannot leave a page behind;
  *	NULL for any other migration
@@ -41,12 +50,13 @@
  */
 struct hmm_dummy_migration {
 	struct hmm_dummy_device *hdev;
+	struct hmm_dummy_file *hfile;
 	struct mm_struct *mm;
 	struct vm_fault *fault;
 	struct hmm_dummy_injection inject;
-	unsigned long src[HMM_DUMMY_BATCH];
-	unsigned long dst[HMM_DUMMY_BATCH];
-	struct page *moved[HMM_DUMMY_BATCH];
+	unsigned long src[HMM_DUMMY_MIGRATE_BATCH];
+	unsigned long dst[HMM_DUMMY_MIGRATE_BATCH];
+	struct page *moved[HMM_DUMMY_MIGRATE_BATCH];
 	unsigned long nr_moved;
 	bool nomem;
 	struct hmm_dummy_phase_clock *clock;
@@ -66,6 +76,30 @@ static u32 injected_kind(struct hmm_dummy_migration *m, unsigned long addr)
 	if (m->mm && inj->mm == m->mm && addr >= inj->start && addr < inj->end)
 		return inj->kind;
 	return HMM_DUMMY_INJECT_NONE;
+}
+
+/* Whether an injected fault covers part of [start, end) of the migration's mm. */
+static bool injected_in(struct hmm_dummy_migration *m, unsigned long start, unsigned long end)
+{
+	struct hmm_dummy_injection *inj = &m->inject;
+
+	return m->mm && inj->mm == m->mm && inj->kind != HMM_DUMMY_INJECT_NONE &&
+	       start < inj->end && inj->start < end;
+}
+
+/*
+ * Whether the THP at @addr may get a THP destination: not when an
+ * injected fault must hit its pages one by one, nor when the file asked
+ * (FAIL_ALLOC) that the next huge allocation fail, which consumes the ask.
+ */
+static bool huge_destination_allowed(struct hmm_dummy_migration *m, unsigned long addr)
+{
+	if (injected_in(m, addr, addr + HMM_DUMMY_MIGRATE_BYTES))
+		return false;
+	if (!m->hfile)
+		return true;
+	return !(atomic64_fetch_andnot(HMM_DUMMY_FLAG_FAIL_ALLOC, &m->hfile->flags) &
+		 HMM_DUMMY_FLAG_FAIL_ALLOC);
 }
 
 /* A timed batch's clock starts: what runs until the first mark is collect. */
@@ -135,12 +169,35 @@ static struct page *alloc_device_dst(struct hmm_dummy_migration *m, bool core_co
 	return page;
 }
 
+/*
+ * A system THP taken whole goes to a device THP, copied page by page into
+ * its backing storage. Returns the entries it covered, 0 when it must
+ * move as base pages.
+ */
+static unsigned long to_device_huge(struct hmm_dummy_migration *m, struct page *spage,
+				    unsigned long *dst, unsigned long addr)
+{
+	struct page *dpage, *data;
+	unsigned long k;
+
+	if (!huge_destination_allowed(m, addr))
+		return 0;
+	dpage = hmm_dummy_alloc_huge(m->hdev);
+	if (!dpage)
+		return 0;
+	data = hmm_dummy_page_data(dpage);
+	for (k = 0; k < HMM_DUMMY_MIGRATE_BATCH; k++)
+		copy_highpage(data + k, spage + k);
+	*dst = locked_dst_entry(dpage) | MIGRATE_PFN_COMPOUND;
+	return HMM_DUMMY_MIGRATE_BATCH;
+}
+
 static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned long *src,
 				     unsigned long *dst, unsigned long start,
 				     unsigned long end, void *private, bool core_copy)
 {
 	struct hmm_dummy_migration *m = private;
-	unsigned long i, addr;
+	unsigned long i, addr, n;
 	struct page *spage, *dpage;
 
 	for (i = 0; i < pages_between(start, end); i++) {
@@ -151,6 +208,14 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 		if (spage && is_device_private_page(spage))
 			continue;
 		addr = start + (i << PAGE_SHIFT);
+		/* The CORE copy mode's system pages stay base pages. */
+		if ((src[i] & MIGRATE_PFN_COMPOUND) && !core_copy) {
+			n = to_device_huge(m, spage, &dst[i], addr);
+			if (n) {
+				i += n - 1;
+				continue;
+			}
+		}
 		if (injected_kind(m, addr) == HMM_DUMMY_INJECT_ALLOC_FAIL)
 			continue;
 		dpage = alloc_device_dst(m, core_copy, vma, addr);
@@ -208,13 +273,39 @@ static unsigned long alloc_system_dst(struct hmm_dummy_migration *m, struct vm_a
 	return locked_dst_entry(dpage);
 }
 
+/*
+ * A device THP taken whole comes back to a system THP. Returns the entries
+ * it covered, 0 when it must come back as base pages.
+ */
+static unsigned long to_system_huge(struct hmm_dummy_migration *m, struct vm_area_struct *vma,
+				    unsigned long addr, struct page *spage, unsigned long *dst)
+{
+	struct folio *folio;
+	unsigned long k;
+
+	if (!IS_ENABLED(CONFIG_ARCH_HAS_PMD_SOFTLEAVES) || !huge_destination_allowed(m, addr))
+		return 0;
+	/* No reclaim for it: base pages are the fallback. */
+	if (vma)
+		folio = vma_alloc_folio(GFP_TRANSHUGE_LIGHT, PMD_ORDER, vma, addr);
+	else
+		folio = folio_alloc(GFP_TRANSHUGE_LIGHT, PMD_ORDER);
+	if (!folio)
+		return 0;
+	folio_lock(folio);
+	for (k = 0; k < HMM_DUMMY_MIGRATE_BATCH; k++)
+		copy_highpage(folio_page(folio, k), hmm_dummy_page_data(spage + k));
+	*dst = locked_dst_entry(&folio->page) | MIGRATE_PFN_COMPOUND;
+	return HMM_DUMMY_MIGRATE_BATCH;
+}
+
 static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned long *src,
 				     unsigned long *dst, unsigned long start,
 				     unsigned long end, void *private)
 {
 	struct hmm_dummy_migration *m = private;
+	unsigned long i, n, addr;
 	struct page *spage;
-	unsigned long i;
 
 	for (i = 0; i < pages_between(start, end); i++) {
 		spage = migrate_pfn_to_page(src[i]);
@@ -223,7 +314,15 @@ static void to_system_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 		    !is_device_private_page(spage))
 			continue;
 		/* Evicting, there is no VMA and start is 0. */
-		dst[i] = alloc_system_dst(m, vma, start + (i << PAGE_SHIFT), spage);
+		addr = start + (i << PAGE_SHIFT);
+		if (src[i] & MIGRATE_PFN_COMPOUND) {
+			n = to_system_huge(m, vma, addr, spage, &dst[i]);
+			if (n) {
+				i += n - 1;
+				continue;
+			}
+		}
+		dst[i] = alloc_system_dst(m, vma, addr, spage);
 	}
 	phase_clock_mark(m, HMM_DUMMY_PHASE_ALLOC_AND_COPY);
 }
@@ -238,14 +337,21 @@ static void record_moved_pages(struct vm_area_struct *vma, const unsigned long *
 		       unsigned long end, void *private)
 {
 	struct hmm_dummy_migration *m = private;
-	unsigned long i;
+	unsigned long i, k, nr;
+	struct page *page;
 
-	for (i = 0; i < pages_between(start, end); i++) {
+	for (i = 0; i < pages_between(start, end); i += nr) {
+		nr = 1;
 		m->moved[i] = NULL;
-		if ((src[i] & MIGRATE_PFN_MIGRATE) && (dst[i] & MIGRATE_PFN_VALID)) {
-			m->moved[i] = migrate_pfn_to_page(dst[i]);
-			m->nr_moved++;
-		}
+		if (!(src[i] & MIGRATE_PFN_MIGRATE) || !(dst[i] & MIGRATE_PFN_VALID))
+			continue;
+		/* A THP that moved whole: its pages follow its head. */
+		page = migrate_pfn_to_page(dst[i]);
+		if (dst[i] & MIGRATE_PFN_COMPOUND)
+			nr = folio_nr_pages(page_folio(page));
+		for (k = 0; k < nr; k++)
+			m->moved[i + k] = page + k;
+		m->nr_moved += nr;
 	}
 	phase_clock_mark(m, HMM_DUMMY_PHASE_FINALIZE_AND_MAP);
 }
@@ -254,6 +360,7 @@ static void migration_init(struct hmm_dummy_migration *m, struct hmm_dummy_devic
 			   struct mm_struct *mm)
 {
 	m->hdev = hdev;
+	m->hfile = NULL;
 	m->mm = mm;
 	m->fault = NULL;
 	spin_lock(&hdev->inject_lock);
@@ -278,7 +385,7 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 
 	phase_clock_start(m);
 	if (!vma)
-		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_BATCH, m);
+		return migrate_vma_evict(&ops, m->src, m->dst, HMM_DUMMY_MIGRATE_BATCH, m);
 	ops.flags = MIGRATE_VMA_SKIP_SYSTEM;
 	/* The fault holds the faulting page's lock for us. */
 	if (m->fault)
@@ -290,6 +397,10 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
  * hmm_dummy_migrate_to_ram() - the CPU touched a page in device memory
  * @vmf: the fault, on a device-private entry of this driver
  *
+ * A device THP behind one PMD (the fault has no pte) comes back whole,
+ * to a system THP if one can be had; a page of any other comes back
+ * alone, which splits a THP it is part of.
+ *
  * Context: Process context, mmap lock held for reading.
  * Return: 0 to have the CPU fault again (the page is back, or could not
  * move this time), VM_FAULT_OOM or VM_FAULT_SIGBUS.
@@ -297,16 +408,20 @@ static int migrate_to_system(struct hmm_dummy_migration *m, struct vm_area_struc
 vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 {
 	struct hmm_dummy_device *hdev = page_pgmap(vmf->page)->owner;
-	unsigned long addr = vmf->address & PAGE_MASK;
+	unsigned long addr = vmf->address & PAGE_MASK, size = PAGE_SIZE;
 	struct hmm_dummy_migration *m;
 	vm_fault_t ret = 0;
 
+	if (!vmf->pte && folio_test_large(page_folio(vmf->page))) {
+		addr = vmf->address & PMD_MASK;
+		size = PMD_SIZE;
+	}
 	m = kmalloc_obj(*m);
 	if (!m)
 		return VM_FAULT_OOM;
 	migration_init(m, hdev, vmf->vma->vm_mm);
 	m->fault = vmf;
-	if (migrate_to_system(m, vmf->vma, addr, addr + PAGE_SIZE))
+	if (migrate_to_system(m, vmf->vma, addr, addr + size))
 		ret = VM_FAULT_SIGBUS;
 	else if (m->nomem)
 		ret = VM_FAULT_OOM;
@@ -333,11 +448,11 @@ unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long
 	m = kmalloc_obj(*m);
 	if (!m)
 		return 0;
-	for (; npages; pfn += HMM_DUMMY_BATCH) {
+	for (; npages; pfn += HMM_DUMMY_MIGRATE_BATCH) {
 		migration_init(m, hdev, NULL);
-		for (i = 0; i < HMM_DUMMY_BATCH; i++)
+		for (i = 0; i < HMM_DUMMY_MIGRATE_BATCH; i++)
 			m->src[i] = i < npages ? migrate_pfn(pfn + i) : 0;
-		npages -= min_t(unsigned long, npages, HMM_DUMMY_BATCH);
+		npages -= min_t(unsigned long, npages, HMM_DUMMY_MIGRATE_BATCH);
 		migrate_to_system(m, NULL, 0, 0);
 		moved += m->nr_moved;
 		cond_resched();
@@ -362,6 +477,31 @@ static int require_readable_vmas(struct mm_struct *mm, unsigned long start, unsi
 	return 0;
 }
 
+/*
+ * Read a moved batch back from the device, HMM_DUMMY_BATCH pages at a
+ * time, up to the first page that is not in device memory.
+ */
+static int read_back_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
+			   unsigned long start, unsigned long npages, void *buf,
+			   unsigned long *copied)
+{
+	unsigned long done = 0, n, got;
+	int ret;
+
+	*copied = 0;
+	while (done < npages) {
+		n = min_t(unsigned long, npages - done, HMM_DUMMY_BATCH);
+		got = 0;
+		ret = hmm_dummy_read_back(hfile, start + (done << PAGE_SHIFT), n, m->moved + done,
+					  buf + (done << PAGE_SHIFT), &got);
+		done += got;
+		*copied = done;
+		if (ret || got < n)
+			return ret;
+	}
+	return 0;
+}
+
 /* One batch of MIGRATE_TO_DEV: move it, then read it back from the device. */
 static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
 			   struct vm_area_struct *vma, unsigned long start,
@@ -381,12 +521,11 @@ static int to_device_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migrat
 	ret = migrate_vma(&ops, vma, start, end, m->src, m->dst, m);
 	if (ret)
 		return ret;
-	return hmm_dummy_read_back(hfile, start, pages_between(start, end), m->moved,
-				   buf, copied);
+	return read_back_batch(hfile, m, start, pages_between(start, end), buf, copied);
 }
 
 /*
- * The batch of a command starting at @start: up to HMM_DUMMY_BATCH
+ * The batch of a command starting at @start: up to HMM_DUMMY_MIGRATE_BATCH
  * pages of [start, end) inside one VMA, which ends at *@next.
  */
 static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migration *m,
@@ -400,6 +539,7 @@ static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migratio
 
 	*next = end;
 	migration_init(m, hfile->hdev, mm);
+	m->hfile = hfile;
 	m->clock = clock;
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, start);
@@ -407,7 +547,9 @@ static int migrate_batch(struct hmm_dummy_file *hfile, struct hmm_dummy_migratio
 		mmap_read_unlock(mm);
 		return -EINVAL;		/* the range changed since require_readable_vmas() */
 	}
-	*next = min3(end, vma->vm_end, start + (HMM_DUMMY_BATCH << PAGE_SHIFT));
+	/* Aligned batches keep each THP in one. */
+	*next = min3(end, vma->vm_end, ALIGN_DOWN(start, HMM_DUMMY_MIGRATE_BYTES) +
+				       HMM_DUMMY_MIGRATE_BYTES);
 	if (to_device)
 		ret = to_device_batch(hfile, m, vma, start, *next, buf, done);
 	else
@@ -444,7 +586,7 @@ static int cmd_migrate(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd,
 		return ret;
 
 	m = kmalloc_obj(*m);
-	buf = kvmalloc(HMM_DUMMY_BATCH << PAGE_SHIFT, GFP_KERNEL);
+	buf = kvmalloc(HMM_DUMMY_MIGRATE_BYTES, GFP_KERNEL);
 	if (!m || !buf) {
 		ret = -ENOMEM;
 		goto out;
@@ -494,8 +636,8 @@ static long cmd_copy_mode(struct hmm_dummy_file *hfile, void __user *uarg)
 
 /*
  * FLAGS: the flags come in @npages, as test_hmm takes them. FAIL_ALLOC
- * would fail the next huge destination allocation once; every page
- * moves as a base page here, so none is made and the flag just stays.
+ * fails the next THP destination of the file's commands once, in either
+ * direction: that THP moves as base pages.
  */
 static long cmd_flags(struct hmm_dummy_file *hfile, void __user *uarg)
 {
@@ -505,7 +647,7 @@ static long cmd_flags(struct hmm_dummy_file *hfile, void __user *uarg)
 		return -EFAULT;
 	if (dcmd.npages & ~HMM_DUMMY_FLAG_FAIL_ALLOC)
 		return -EINVAL;
-	WRITE_ONCE(hfile->flags, dcmd.npages);
+	atomic64_set(&hfile->flags, dcmd.npages);
 	return 0;
 }
 

@@ -476,13 +476,19 @@ static const char *thp_area(struct __test_metadata *_metadata, int fd,
 	return NULL;
 }
 
-/*
- * A transparent huge page is split and its pages move one by one; all of
- * them come back intact.
- */
-TEST_F(migrate, thp_split_and_migrate)
+static int set_fail_alloc(int fd, bool on)
+{
+	struct hmm_dummy_cmd cmd = { .npages = on ? HMM_DUMMY_FLAG_FAIL_ALLOC : 0 };
+
+	return ioctl(fd, HMM_DUMMY_FLAGS, &cmd) < 0 ? -errno : 0;
+}
+
+/* A THP moves whole: one device THP, then one system THP again. */
+TEST_F(migrate, thp_moves_whole_both_ways)
 {
 	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_cmd cmd;
 	const char *why;
 	struct area a;
 	void *raw;
@@ -492,8 +498,150 @@ TEST_F(migrate, thp_split_and_migrate)
 		SKIP(return, "%s", why);
 
 	to_dev_ok(_metadata, self->fd, &a, 0, n, 9);
-	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW);
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW | HMM_DUMMY_PROT_PMD);
+	ASSERT_EQ(used + (long)n, pages_used(self->fd));
+	ASSERT_EQ(0, to_sys(self->fd, a.p, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, n, 9);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/* A CPU read of one byte of a device THP brings the whole THP back. */
+TEST_F(migrate, thp_cpu_fault_brings_thp_back_whole)
+{
+	size_t n = SZ_2M / self->psz;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 10);
+	if (why)
+		SKIP(return, "%s", why);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 10);
+	ASSERT_EQ(-1, pat_diff_at(a.p + (SZ_2M / 2), (SZ_2M / 2), 1, 10));
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
+	cpu_is(_metadata, &a, 0, n, 10);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/*
+ * With no device THP to be had (FAIL_ALLOC), a THP moves as base pages,
+ * and the ask is spent: the next THP moves whole.
+ */
+TEST_F(migrate, thp_fail_alloc_to_dev_moves_base_pages)
+{
+	size_t n = SZ_2M / self->psz;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 11);
+	if (why)
+		SKIP(return, "%s", why);
+
+	ASSERT_EQ(0, set_fail_alloc(self->fd, true));
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 11);
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW);
+	cpu_is(_metadata, &a, 0, n, 11);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 12);
+	if (why)
+		SKIP(return, "%s", why);
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 12);
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW | HMM_DUMMY_PROT_PMD);
+	cpu_is(_metadata, &a, 0, n, 12);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/* With no system THP to be had, a device THP comes back as base pages. */
+TEST_F(migrate, thp_fail_alloc_to_sys_moves_base_pages)
+{
+	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_cmd cmd;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 13);
+	if (why)
+		SKIP(return, "%s", why);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 13);
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW | HMM_DUMMY_PROT_PMD);
+	ASSERT_EQ(0, set_fail_alloc(self->fd, true));
+	ASSERT_EQ(0, to_sys(self->fd, a.p, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW);
+	cpu_is(_metadata, &a, 0, n, 13);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/*
+ * Half of a device THP unmapped: the base splits its mapping; the CPU
+ * reads the other half back (splitting the folio at the faulting page),
+ * and once all is gone the device memory is free again.
+ */
+TEST_F(migrate, thp_partial_munmap_of_device_thp)
+{
+	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 14);
+	if (why)
+		SKIP(return, "%s", why);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 14);
+	ASSERT_EQ(0, munmap(a.p + (SZ_2M / 2), (SZ_2M / 2)));
+	snap_is(_metadata, self->fd, &a, 0, n / 2, DEV_RW);
+	cpu_is(_metadata, &a, 0, n / 2, 14);
+	snap_is(_metadata, self->fd, &a, 0, n / 2, SYS_RW);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/*
+ * Half of a device THP made read-only: the base splits its mapping; a
+ * move back of the whole range brings every page back, the folio split
+ * page by page.
+ */
+TEST_F(migrate, thp_mprotect_half_then_to_sys)
+{
+	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_cmd cmd;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 15);
+	if (why)
+		SKIP(return, "%s", why);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 15);
+	ASSERT_EQ(0, mprotect(a.p, (SZ_2M / 2), PROT_READ));
+	snap_is(_metadata, self->fd, &a, 0, n / 2, DEV_RO);
+	snap_is(_metadata, self->fd, &a, n / 2, n / 2, DEV_RW);
+	ASSERT_EQ(0, to_sys(self->fd, a.p, n / 2, &cmd));
+	ASSERT_EQ(n / 2, cmd.cpages);
+	ASSERT_EQ(0, to_sys(self->fd, a.p + (SZ_2M / 2), n / 2, &cmd));
+	ASSERT_EQ(n / 2, cmd.cpages);
+	cpu_is(_metadata, &a, 0, n, 15);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
 	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
 	free(a.buf);
 }
@@ -1138,6 +1286,17 @@ static int phase_times(int fd, struct hmm_dummy_phase_times *t)
 	return ioctl(fd, HMM_DUMMY_PHASE_TIMES, t) < 0 ? -errno : 0;
 }
 
+/*
+ * The migrate_vma() calls a move of [@p, @p + @len) makes: hmm_dummy
+ * moves 2 MiB-aligned batches, so that a THP falls in one.
+ */
+static __u64 batches_of(const void *p, size_t len)
+{
+	uintptr_t first = (uintptr_t)p / SZ_2M, last = ((uintptr_t)p + len - 1) / SZ_2M;
+
+	return last - first + 1;
+}
+
 /* Nothing was counted since the last PHASE_TIMES of @fd. */
 static void phase_times_empty(struct __test_metadata *_metadata, int fd)
 {
@@ -1191,7 +1350,8 @@ static void phase_times_one_command(struct __test_metadata *_metadata, int fd,
 /*
  * PHASE_TIMES counts nothing until it is first asked, then each phase of
  * each migration command, and starts over at every call; a CPU fault's
- * migration is not counted. 100 pages are two batches of 64 and 36.
+ * migration is not counted. 100 pages are one migrate_vma() call per
+ * 2 MiB-aligned batch they touch.
  */
 TEST_F(migrate, phase_times_account_each_phase)
 {
@@ -1204,11 +1364,11 @@ TEST_F(migrate, phase_times_account_each_phase)
 
 	ASSERT_EQ(0, to_sys(self->fd, a.p, 100, &cmd));
 	ASSERT_EQ(100, cmd.cpages);
-	phase_times_one_command(_metadata, self->fd, 2, true);
+	phase_times_one_command(_metadata, self->fd, batches_of(a.p, 100 * self->psz), true);
 	cpu_is(_metadata, &a, 0, 100, 31);
 
 	to_dev_ok(_metadata, self->fd, &a, 0, 100, 31);
-	phase_times_one_command(_metadata, self->fd, 2, true);
+	phase_times_one_command(_metadata, self->fd, batches_of(a.p, 100 * self->psz), true);
 	phase_times_empty(_metadata, self->fd);
 	cpu_is(_metadata, &a, 0, 100, 31);
 	snap_is(_metadata, self->fd, &a, 0, 100, SYS_RW);
@@ -1232,7 +1392,7 @@ TEST_F(migrate, phase_times_skipped_phases_and_bad_pointer)
 	ASSERT_EQ(0, to_sys(self->fd, a.p, 100, &cmd));
 	ASSERT_EQ(0, cmd.cpages);
 	ASSERT_EQ(-EFAULT, ioctl(self->fd, HMM_DUMMY_PHASE_TIMES, NULL) < 0 ? -errno : 0);
-	phase_times_one_command(_metadata, self->fd, 2, false);
+	phase_times_one_command(_metadata, self->fd, batches_of(a.p, 100 * self->psz), false);
 	phase_times_empty(_metadata, self->fd);
 	cpu_is(_metadata, &a, 0, 100, 32);
 	area_free(_metadata, &a);
