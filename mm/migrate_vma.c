@@ -1154,7 +1154,6 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 	}
 }
 
-
 /* Tell a driver that asked that @phase has ended. */
 static void migrate_vma_phase_done(const struct migrate_vma_state *mv,
 				   enum migrate_vma_phase phase, void *private)
@@ -1230,10 +1229,11 @@ static int migrate_vma_range(struct migrate_vma_state *mv, unsigned long end,
  * which get a new page) and the device-private pages of
  * @ops->pgmap_owner to pages @ops->alloc_and_copy() allocates. Shared,
  * file-backed and KSM pages stay, so do pages that are pinned or locked by
- * someone else; a transparent huge page is split first, a device-private
- * one (another driver's) stays whole where it is. A page that cannot
- * move stays where it was, mapped as before, and its @src entry has no
- * MIGRATE_PFN_MIGRATE once the call returns. See &struct migrate_vma_ops
+ * someone else. A transparent huge page the range covers whole moves whole
+ * when the driver gives it a destination of its size, and is split
+ * otherwise; another driver's device-private THP stays whole where it is.
+ * A page that cannot move stays where it was, mapped as before, and its
+ * @src entry has no MIGRATE_PFN_MIGRATE once the call returns. See &struct migrate_vma_ops
  * for the callbacks' contract.
  *
  * Context: Process context, may sleep. The caller holds the mmap lock of

@@ -85,6 +85,20 @@ enum migrate_vma_phase {
  * dropped and a later CPU access to the address raises SIGBUS (not
  * honoured by migrate_vma_evict(), which keeps such a page in place).
  *
+ * A transparent huge page mapped by one PMD, in system memory or the
+ * caller's own device-private memory, that the range covers whole is
+ * taken whole: its head entry has MIGRATE_PFN_COMPOUND, and the next
+ * entries are its tail pages, each with its own pfn and the head's other
+ * flags. The callback chooses: a destination of the same order in the
+ * head entry, with MIGRATE_PFN_COMPOUND too (and the tail entries left
+ * 0), moves it whole, behind one PMD again; base pages in the entries
+ * split it once it is unmapped, and the pages move one by one (only in
+ * migrate_vma() and migrate_vma_fault(): an evicted THP moves whole or
+ * stays); no destination at all leaves it whole where it was. A THP that
+ * is mapped anywhere else too, or only partly covered by the range, is
+ * split during collect and its pages are entries of their own. Either
+ * way each entry stands for one base page.
+ *
  * With MIGRATE_VMA_CORE_COPY, alloc_and_copy() only allocates and the core
  * copies each page after the struct page metadata moved, or zeroes the
  * destination of an empty entry. The CPU cannot reach device-private

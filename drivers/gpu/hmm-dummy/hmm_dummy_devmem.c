@@ -32,7 +32,7 @@ static struct hmm_dummy_chunk *page_to_chunk(struct page *page)
 	return container_of(page_pgmap(page), struct hmm_dummy_chunk, pagemap);
 }
 
-#define HMM_DUMMY_BLOCK_PAGES	(1UL << PMD_ORDER)
+#define HMM_DUMMY_BLOCK_PAGES	BIT(PMD_ORDER)
 
 static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
 {
