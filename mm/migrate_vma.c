@@ -29,7 +29,8 @@
  *
  * Entry i of the arrays describes one page. Between the phases the entries
  * say what the core holds: a source entry with MIGRATE_PFN_VALID is a page
- * the core has a reference on (and, from prepare on, the lock of); one
+ * the core has a reference on (and, from prepare on, the lock of), or a
+ * tail page of a THP its head entry holds that way; one
  * with MIGRATE_PFN_MIGRATE is still on its way. A page the core gives up
  * on is released at once and its entry cleared, so it stays where it was.
  */
@@ -1230,8 +1231,9 @@ static int migrate_vma_range(struct migrate_vma_state *mv, unsigned long end,
  * @ops->pgmap_owner to pages @ops->alloc_and_copy() allocates. Shared,
  * file-backed and KSM pages stay, so do pages that are pinned or locked by
  * someone else. A transparent huge page the range covers whole moves whole
- * when the driver gives it a destination of its size, and is split
- * otherwise; another driver's device-private THP stays whole where it is.
+ * when the driver gives it a destination of its size, is split when it
+ * gives base pages, and stays whole without any; another driver's
+ * device-private THP stays whole where it is.
  * A page that cannot move stays where it was, mapped as before, and its
  * @src entry has no MIGRATE_PFN_MIGRATE once the call returns. See &struct migrate_vma_ops
  * for the callbacks' contract.
@@ -1336,13 +1338,19 @@ static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned lon
 		mv->src[mv->npages] = 0;
 		/* A free page has no reference to take: nothing to move. */
 		if (!page || !is_device_private_page(page) ||
-		    page_pgmap(page)->owner != mv->ops->pgmap_owner ||
-		    !folio_try_get(page_folio(page))) {
+		    page_pgmap(page)->owner != mv->ops->pgmap_owner) {
 			mv->npages++;
 			continue;
 		}
 		folio = page_folio(page);
-		nr = migrate_vma_evict_pages(mv, npages, page, folio);
+		if (!folio_try_get(folio)) {
+			mv->npages++;
+			continue;
+		}
+		/* Split meanwhile: the reference is on another folio than the page's. */
+		nr = 0;
+		if (page_folio(page) == folio)
+			nr = migrate_vma_evict_pages(mv, npages, page, folio);
 		if (!nr) {
 			folio_put(folio);
 			mv->npages++;
@@ -1366,7 +1374,10 @@ static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned lon
  *
  * For a driver that must empty its memory without knowing where the pages
  * are mapped, on unload say: the pages are found through the reverse map
- * and every mapping of each is moved. Free pages are skipped. The
+ * and every mapping of each is moved. Free pages are skipped. A device THP
+ * is taken whole when its pages are given in order from its head, and
+ * then moves whole (to a destination of its size) or stays: with no VMA
+ * there is no one PMD to split. Other pages of a large folio stay. The
  * callbacks are called with a NULL VMA and a range from 0 to
  * @npages * PAGE_SIZE, so that they find the number of entries as usual.
  *

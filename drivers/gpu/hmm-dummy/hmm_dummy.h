@@ -17,9 +17,9 @@
 #include <linux/xarray.h>
 
 /*
- * Pages a command handles per round, in pfn arrays and bounce buffers on
- * the stack or in one allocation. One size for the mirror and migration:
- * a migrated batch is read back from the device in one round.
+ * Pages a mirror command handles per round, in pfn arrays and bounce
+ * buffers on the stack or in one allocation; a migrated batch (larger,
+ * so that a THP fits) is read back from the device in rounds of it.
  */
 #define HMM_DUMMY_BATCH		64
 

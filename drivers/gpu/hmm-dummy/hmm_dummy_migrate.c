@@ -27,7 +27,11 @@
 /* What the CORE copy mode leaves in a page the core failed to copy to. */
 #define HMM_DUMMY_UNCOPIED_BYTE	0xa5
 
-/* A PMD's worth of 4 KiB pages: the most a THP taken whole can have. */
+/*
+ * A PMD's worth of 4 KiB pages: the most a THP taken whole can have. With
+ * larger base pages a PMD holds more, no batch covers one, and THPs move
+ * as base pages.
+ */
 #define HMM_DUMMY_MIGRATE_BATCH	512
 #define HMM_DUMMY_MIGRATE_BYTES	(HMM_DUMMY_MIGRATE_BATCH << PAGE_SHIFT)
 
@@ -265,7 +269,9 @@ static unsigned long alloc_system_dst(struct hmm_dummy_migration *m, struct vm_a
 	else
 		dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
 	if (!dpage) {
-		m->nomem = true;
+		/* A fault's other pages may stay: only its own must come. */
+		if (!m->fault || addr == (m->fault->address & PAGE_MASK))
+			m->nomem = true;
 		return 0;
 	}
 	lock_page(dpage);
@@ -285,11 +291,15 @@ static unsigned long to_system_huge(struct hmm_dummy_migration *m, struct vm_are
 
 	if (!IS_ENABLED(CONFIG_ARCH_HAS_PMD_SOFTLEAVES) || !huge_destination_allowed(m, addr))
 		return 0;
-	/* No reclaim for it: base pages are the fallback. */
+	/*
+	 * No reclaim for it in a process's migration: base pages are the
+	 * fallback. An evicted THP has none (it moves whole or stays), so
+	 * eviction compacts for one.
+	 */
 	if (vma)
 		folio = vma_alloc_folio(GFP_TRANSHUGE_LIGHT, PMD_ORDER, vma, addr);
 	else
-		folio = folio_alloc(GFP_TRANSHUGE_LIGHT, PMD_ORDER);
+		folio = folio_alloc(GFP_TRANSHUGE, PMD_ORDER);
 	if (!folio)
 		return 0;
 	folio_lock(folio);
@@ -412,7 +422,8 @@ vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 	struct hmm_dummy_migration *m;
 	vm_fault_t ret = 0;
 
-	if (!vmf->pte && folio_test_large(page_folio(vmf->page))) {
+	if (!vmf->pte && folio_test_large(page_folio(vmf->page)) &&
+	    PMD_SIZE == HMM_DUMMY_MIGRATE_BYTES) {
 		addr = vmf->address & PMD_MASK;
 		size = PMD_SIZE;
 	}
