@@ -1305,9 +1305,9 @@ int migrate_vma_fault(const struct migrate_vma_ops *ops, struct vm_fault *vmf,
 EXPORT_SYMBOL_GPL(migrate_vma_fault);
 
 /*
- * Evicting, a device THP is taken whole when its pages are all given, in
- * order, from its head; any other page of a large folio stays. Returns
- * the entries that stand for @folio, 0 when it stays.
+ * Evicting, a device THP is taken whole when it is mapped by PMDs only
+ * and its pages are all given, in order, from its head. Returns the
+ * entries that stand for @folio, 0 when it is not taken whole.
  */
 static unsigned long migrate_vma_evict_pages(const struct migrate_vma_state *mv,
 					     unsigned long npages, struct page *page,
@@ -1317,7 +1317,8 @@ static unsigned long migrate_vma_evict_pages(const struct migrate_vma_state *mv,
 
 	if (nr == 1)
 		return 1;
-	if (nr != MIGRATE_VMA_HUGE_NR || page != &folio->page || npages - mv->npages < nr)
+	if (nr != MIGRATE_VMA_HUGE_NR || page != &folio->page || npages - mv->npages < nr ||
+	    folio_mapcount(folio) != folio_entire_mapcount(folio))
 		return 0;
 	for (k = 1; k < nr; k++)
 		if (migrate_pfn_to_page(mv->src[mv->npages + k]) != folio_page(folio, k))
@@ -1325,25 +1326,34 @@ static unsigned long migrate_vma_evict_pages(const struct migrate_vma_state *mv,
 	return nr;
 }
 
-/* Take the pages named in @src as the sources; skip the ones not usable. */
+/*
+ * Take the pages named in @src as the sources; skip the ones not usable.
+ * A large folio not taken whole (mapped by ptes after a partial munmap or
+ * mprotect, or not given whole) is split once, and its pages are taken
+ * one by one.
+ */
 static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned long npages)
 {
-	unsigned long k, nr, mpfn;
+	unsigned long k, nr, mpfn, given;
+	bool split_tried = false;
 	struct folio *folio;
 	struct page *page;
 
 	while (mv->npages < npages) {
-		page = migrate_pfn_to_page(mv->src[mv->npages]);
+		given = mv->src[mv->npages];
+		page = migrate_pfn_to_page(given);
 		mv->dst[mv->npages] = 0;
 		mv->src[mv->npages] = 0;
 		/* A free page has no reference to take: nothing to move. */
 		if (!page || !is_device_private_page(page) ||
 		    page_pgmap(page)->owner != mv->ops->pgmap_owner) {
+			split_tried = false;
 			mv->npages++;
 			continue;
 		}
 		folio = page_folio(page);
 		if (!folio_try_get(folio)) {
+			split_tried = false;
 			mv->npages++;
 			continue;
 		}
@@ -1351,6 +1361,18 @@ static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned lon
 		nr = 0;
 		if (page_folio(page) == folio)
 			nr = migrate_vma_evict_pages(mv, npages, page, folio);
+		if (!nr && folio_test_large(folio) && !split_tried) {
+			split_tried = true;
+			/* Consumes the reference; look at the page again. */
+			if (migrate_vma_split_large_folio(mv, folio)) {
+				mv->src[mv->npages] = given;
+				continue;
+			}
+			split_tried = false;
+			mv->npages++;
+			continue;
+		}
+		split_tried = false;
 		if (!nr) {
 			folio_put(folio);
 			mv->npages++;
@@ -1375,9 +1397,10 @@ static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned lon
  * For a driver that must empty its memory without knowing where the pages
  * are mapped, on unload say: the pages are found through the reverse map
  * and every mapping of each is moved. Free pages are skipped. A device THP
- * is taken whole when its pages are given in order from its head, and
- * then moves whole (to a destination of its size) or stays: with no VMA
- * there is no one PMD to split. Other pages of a large folio stay. The
+ * mapped by PMDs is taken whole when its pages are given in order from
+ * its head, and then moves whole (to a destination of its size) or stays:
+ * with no VMA there is no one PMD to split. Any other large folio is
+ * split first, and its pages move one by one. The
  * callbacks are called with a NULL VMA and a range from 0 to
  * @npages * PAGE_SIZE, so that they find the number of entries as usual.
  *

@@ -291,6 +291,9 @@ static unsigned long to_system_huge(struct hmm_dummy_migration *m, struct vm_are
 
 	if (!IS_ENABLED(CONFIG_ARCH_HAS_PMD_SOFTLEAVES) || !huge_destination_allowed(m, addr))
 		return 0;
+	/* Advised against THPs since it went to the device: base pages. */
+	if (vma && (vma->vm_flags & VM_NOHUGEPAGE))
+		return 0;
 	/*
 	 * No reclaim for it in a process's migration: base pages are the
 	 * fallback. An evicted THP has none (it moves whole or stays), so

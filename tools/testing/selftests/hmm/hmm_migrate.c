@@ -646,6 +646,62 @@ TEST_F(migrate, thp_mprotect_half_then_to_sys)
 	free(a.buf);
 }
 
+/*
+ * RELEASE of a device THP: whole behind its PMD, and after a partial
+ * munmap split its mapping (eviction then splits the folio): every page
+ * mapped comes back intact, the device memory is free again.
+ */
+TEST_F(migrate, thp_release_whole_and_partly_unmapped)
+{
+	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_cmd cmd;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 16);
+	if (why)
+		SKIP(return, "%s", why);
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 16);
+	ASSERT_EQ(0, dummy_cmd(self->fd, HMM_DUMMY_RELEASE, 0, NULL, 0, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
+	cpu_is(_metadata, &a, 0, n, 16);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 16);
+	ASSERT_EQ(0, munmap(a.p + SZ_2M / 2, SZ_2M / 2));
+	ASSERT_EQ(0, dummy_cmd(self->fd, HMM_DUMMY_RELEASE, 0, NULL, 0, &cmd));
+	ASSERT_EQ(n / 2, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n / 2, SYS_RW);
+	cpu_is(_metadata, &a, 0, n / 2, 16);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/* Advised against THPs while on the device, a THP comes back as base pages. */
+TEST_F(migrate, thp_nohugepage_comes_back_as_base_pages)
+{
+	size_t n = SZ_2M / self->psz;
+	struct hmm_dummy_cmd cmd;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 17);
+	if (why)
+		SKIP(return, "%s", why);
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 17);
+	ASSERT_EQ(0, madvise(a.p, SZ_2M, MADV_NOHUGEPAGE));
+	ASSERT_EQ(0, to_sys(self->fd, a.p, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW);
+	cpu_is(_metadata, &a, 0, n, 17);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
 /* 2. CPU access to device pages. */
 
 /* CPU reads of device pages bring them back and free the device memory. */
