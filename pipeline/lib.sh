@@ -41,6 +41,19 @@ die() {
 	exit 1
 }
 
+# take_pipeline_lock: one job at a time on the shared trees (main.sh and
+# quick.sh). Once we hold it, no other pipeline git runs on the caches, so
+# any git lock file left there is from a job that was killed mid-command
+# (the end of a session, a timeout): without this, every later run stops at
+# "index.lock: File exists".
+take_pipeline_lock() {
+	exec 9>"$CACHE/quick.lock"
+	flock 9
+	find "$CACHE" -mindepth 3 -maxdepth 7 -path '*/kernel.git/*' \
+		-name '*.lock' -type f -print -delete |
+		sed 's/^/removed a stale git lock: /'
+}
+
 # stage NAME CMD...: run CMD with its output in $LOGS/NAME.log, print a
 # banner with the elapsed time, and show the log's tail when it fails.
 stage() {

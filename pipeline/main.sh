@@ -8,9 +8,7 @@ P=$REPO/pipeline
 job=${1:?usage: main.sh run|check|series|bench|robot|pristine|move}
 t0=$(date +%s)
 echo "hmm-series $job: logs in $LOGS, caches in $CACHE"
-# One job at a time on the shared trees, pipeline/quick.sh included.
-exec 9>"$CACHE/quick.lock"
-flock 9
+take_pipeline_lock
 
 prepare() {
 	stage deps "$P/deps.sh"

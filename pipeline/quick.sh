@@ -13,8 +13,7 @@ flavour=${1:?usage: quick.sh plain|check 'COMMANDS'}
 cmds=${2:?usage: quick.sh plain|check 'COMMANDS'}
 [ -e "$SRC_TREE/.git" ] || die "no applied tree: run make run or make check first"
 
-exec 9>"$CACHE/quick.lock"
-flock 9		# one kernel build and one guest at a time
+take_pipeline_lock
 # Start from the series as last applied (bisect may have moved the tree).
 git -C "$SRC_TREE" checkout -q -f --detach "$(cat "$OUT/applied-head")"
 # Fragments (*.patch) are not copied: a change to one needs a full run.
