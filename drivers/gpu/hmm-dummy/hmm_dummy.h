@@ -134,8 +134,9 @@ struct hmm_dummy_device {
  * @mirror: registered on the opener's mm at open, unregistered at close
  * @pt_lock: protects @pt, @counters and the excl_ fields; the mirror's
  *	update() takes it
- * @pt: the device page table: virtual page number to struct page, the
- *	pointer tagged with HMM_DUMMY_PT_*
+ * @pt: the device page table (hmm_dummy_pt.c): virtual page number to
+ *	struct page, the pointer tagged with HMM_DUMMY_PT_*, one entry for
+ *	2 MiB where the CPU maps 2 MiB
  * @exclusive_lock: one EXCLUSIVE command of the file at a time
  * @excl_addr: the page an EXCLUSIVE command is taking, under @pt_lock
  * @excl_taking: @excl_addr is valid, under @pt_lock
@@ -182,14 +183,19 @@ void hmm_dummy_file_close(struct hmm_dummy_file *hfile);
 int hmm_dummy_cmd_get(struct hmm_dummy_file *hfile, void __user *uarg,
 		      struct hmm_dummy_cmd *cmd);
 int hmm_dummy_cmd_put(void __user *uarg, const struct hmm_dummy_cmd *cmd, int ret);
-int hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
-		       struct page *page, unsigned long tag);
 int hmm_dummy_cmd_read(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd);
 int hmm_dummy_read_back(struct hmm_dummy_file *hfile, unsigned long start,
 			unsigned long npages, struct page *const *moved, void *buf,
 			unsigned long *copied);
 long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			    void __user *uarg);
+
+/* hmm_dummy_pt.c: the device page table */
+void hmm_dummy_pt_clear(struct hmm_dummy_file *hfile, unsigned long start, unsigned long end);
+long hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
+			struct page *page, unsigned long tag, unsigned int cpu_order);
+struct page *hmm_dummy_pt_lookup(struct hmm_dummy_file *hfile, unsigned long addr,
+				 unsigned long *tag, unsigned long *nr);
 
 /* hmm_dummy_exclusive.c: exclusive (atomic) device access */
 void hmm_dummy_exclusive_update(struct hmm_dummy_file *hfile, const struct hmm_update *update);

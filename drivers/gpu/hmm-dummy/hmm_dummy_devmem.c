@@ -10,7 +10,9 @@
  *
  * The pretend device keeps the data of a page in use in a system page of
  * its own, its backing storage, found through the zone_device_data of its
- * folio's head page: a device THP has 512 contiguous backing pages. A
+ * folio's head page: a device THP has 512 contiguous backing pages, one
+ * allocation of order PMD_ORDER that is freed in one call, or split into
+ * pages of their own when the THP is split (BACKING_WHOLE says which). A
  * free page uses that field to link a free list instead.
  *
  * Two free lists: whole free blocks of 2 MiB (PMD_ORDER), which device
@@ -33,6 +35,19 @@ static struct hmm_dummy_chunk *page_to_chunk(struct page *page)
 }
 
 #define HMM_DUMMY_BLOCK_PAGES	BIT(PMD_ORDER)
+
+/* In a device THP's zone_device_data: its backing is not split yet. */
+#define BACKING_WHOLE	1UL
+
+static struct page *folio_backing(struct folio *folio)
+{
+	return (struct page *)((unsigned long)folio->page.zone_device_data & ~BACKING_WHOLE);
+}
+
+static bool folio_backing_whole(struct folio *folio)
+{
+	return (unsigned long)folio->page.zone_device_data & BACKING_WHOLE;
+}
 
 static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
 {
@@ -81,11 +96,14 @@ static void break_free_block(struct hmm_dummy_device *hdev)
 static void hmm_dummy_folio_free(struct folio *folio)
 {
 	struct hmm_dummy_device *hdev = page_to_chunk(&folio->page)->hdev;
-	struct page *backing = folio->page.zone_device_data;
+	struct page *backing = folio_backing(folio);
 	unsigned long flags, i, nr = folio_nr_pages(folio);
 
-	for (i = 0; i < nr; i++)
-		__free_page(backing + i);
+	if (folio_backing_whole(folio))
+		__free_pages(backing, PMD_ORDER);
+	else
+		for (i = 0; i < nr; i++)
+			__free_page(backing + i);
 	spin_lock_irqsave(&hdev->free_lock, flags);
 	if (nr == HMM_DUMMY_BLOCK_PAGES)
 		push_free_block(hdev, &folio->page);
@@ -96,12 +114,18 @@ static void hmm_dummy_folio_free(struct folio *folio)
 
 /*
  * The core split a device THP (a partial munmap, mprotect or migration):
- * each new folio keeps the backing pages of its own pages.
+ * each new folio keeps the backing pages of its own pages, which the first
+ * call makes pages of their own. It runs once per new folio, then once with
+ * no @tail.
  */
 static void hmm_dummy_folio_split(struct folio *head, struct folio *tail)
 {
-	struct page *backing = head->page.zone_device_data;
+	struct page *backing = folio_backing(head);
 
+	if (folio_backing_whole(head)) {
+		split_page(backing, PMD_ORDER);
+		head->page.zone_device_data = backing;
+	}
 	if (!tail)
 		return;
 	tail->pgmap = head->pgmap;
@@ -274,14 +298,15 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
  * @hdev: the device
  *
  * Context: Process context, may sleep.
- * Return: the page, locked, with one reference and zeroed backing storage,
- * or NULL when the device memory is full or no backing storage could be had.
+ * Return: the page, locked, with one reference and backing storage that
+ * the caller fills (it is not zeroed), or NULL when the device memory is
+ * full or no backing storage could be had.
  */
 struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
 {
 	struct page *backing, *page;
 
-	backing = alloc_page(GFP_HIGHUSER | __GFP_ZERO);
+	backing = alloc_page(GFP_HIGHUSER);
 	if (!backing)
 		return NULL;
 
@@ -309,8 +334,9 @@ struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
  *
  * Context: Process context, may sleep.
  * Return: the head page of an order PMD_ORDER device folio, locked, with
- * one reference and zeroed backing storage; NULL when no free block or no
- * backing storage is left, or THPs cannot move whole on this kernel.
+ * one reference and backing storage that the caller fills (it is not
+ * zeroed); NULL when no free block or no backing storage is left, or THPs
+ * cannot move whole on this kernel.
  */
 struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev)
 {
@@ -318,25 +344,20 @@ struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev)
 
 	if (!IS_ENABLED(CONFIG_ARCH_HAS_PMD_SOFTLEAVES))
 		return NULL;
-	/* Pages of their own, so that a split device THP can free its part. */
-	backing = alloc_pages(GFP_HIGHUSER | __GFP_ZERO | __GFP_NORETRY | __GFP_NOWARN,
-			      PMD_ORDER);
+	/* Not compound: split_page() can split it if the THP is split. */
+	backing = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, PMD_ORDER);
 	if (!backing)
 		return NULL;
-	split_page(backing, PMD_ORDER);
 
 	spin_lock_irq(&hdev->free_lock);
 	page = pop_free_block(hdev);
 	spin_unlock_irq(&hdev->free_lock);
 	if (!page) {
-		unsigned long i;
-
-		for (i = 0; i < HMM_DUMMY_BLOCK_PAGES; i++)
-			__free_page(backing + i);
+		__free_pages(backing, PMD_ORDER);
 		return NULL;
 	}
 	zone_device_folio_init(page_folio(page), page_pgmap(page), PMD_ORDER);
-	page->zone_device_data = backing;
+	page->zone_device_data = (void *)((unsigned long)backing | BACKING_WHOLE);
 	return page;
 }
 
@@ -355,7 +376,7 @@ struct page *hmm_dummy_page_data(struct page *page)
 	if (!is_device_private_page(page) || page_pgmap(page)->ops != &hmm_dummy_devmem_ops)
 		return page;
 	folio = page_folio(page);
-	return (struct page *)folio->page.zone_device_data + folio_page_idx(folio, page);
+	return folio_backing(folio) + folio_page_idx(folio, page);
 }
 
 /**

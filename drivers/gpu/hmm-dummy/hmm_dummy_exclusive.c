@@ -91,16 +91,16 @@ static int exclusive_prefault(struct hmm_dummy_file *hfile, unsigned long addr)
 static int exclusive_install(struct hmm_dummy_file *hfile, unsigned long addr,
 			     struct page *page)
 {
-	int ret;
+	long ret;
 
 	mutex_lock(&hfile->pt_lock);
 	if (hfile->excl_stale)
 		ret = -EAGAIN;
 	else
-		ret = hmm_dummy_pt_store(hfile, addr, page, HMM_DUMMY_PT_EXCLUSIVE);
+		ret = hmm_dummy_pt_store(hfile, addr, page, HMM_DUMMY_PT_EXCLUSIVE, 0);
 	hfile->excl_taking = false;
 	mutex_unlock(&hfile->pt_lock);
-	return ret;
+	return ret < 0 ? ret : 0;
 }
 
 /*

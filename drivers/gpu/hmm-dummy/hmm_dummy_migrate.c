@@ -227,9 +227,11 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 			m->nomem = true;
 			continue;
 		}
-		/* An empty entry gets the zeroed page as it is. */
+		/* An empty entry (never touched) reads as zeroes. */
 		if (!core_copy && spage)
 			copy_highpage(hmm_dummy_page_data(dpage), spage);
+		else if (!core_copy)
+			clear_highpage(hmm_dummy_page_data(dpage));
 		dst[i] = locked_dst_entry(dpage);
 	}
 	phase_clock_mark(m, HMM_DUMMY_PHASE_ALLOC_AND_COPY);

@@ -3,8 +3,9 @@
  * hmm_dummy mirror: each open file mirrors the address space of the
  * process that opened it, through a device page table of its own.
  *
- * The device page table maps a virtual page number to the struct page the
- * CPU has there, tagged when the device may write it. It holds no page
+ * The device page table (hmm_dummy_pt.c) maps a virtual page number to
+ * the struct page the CPU has there, tagged when the device may write it,
+ * with one entry for 2 MiB where the CPU maps 2 MiB. It holds no page
  * reference: the mirror's update() callback clears entries before the CPU
  * page table changes, and it takes pt_lock to do so, so a page cannot go
  * away while the device copies from it under pt_lock.
@@ -64,20 +65,6 @@ static unsigned int event_counter_index(enum hmm_update_event event)
 	}
 }
 
-/* Drop the device page table entries of [start, end). */
-static void pt_clear(struct hmm_dummy_file *hfile, unsigned long start, unsigned long end)
-{
-	unsigned long index;
-	void *entry;
-
-	lockdep_assert_held(&hfile->pt_lock);
-	xa_for_each_range(&hfile->pt, index, entry, start >> PAGE_SHIFT,
-			  (end - 1) >> PAGE_SHIFT) {
-		xa_erase(&hfile->pt, index);
-		hfile->counters.mirrored--;
-	}
-}
-
 static int hmm_dummy_update(struct hmm_mirror *mirror, const struct hmm_update *update)
 {
 	struct hmm_dummy_file *hfile = mirror_to_file(mirror);
@@ -88,7 +75,7 @@ static int hmm_dummy_update(struct hmm_mirror *mirror, const struct hmm_update *
 		return -EAGAIN;
 	hfile->counters.invalidations[event_counter_index(update->event)]++;
 	hmm_dummy_exclusive_update(hfile, update);
-	pt_clear(hfile, update->start, update->end);
+	hmm_dummy_pt_clear(hfile, update->start, update->end);
 	mutex_unlock(&hfile->pt_lock);
 	return 0;
 }
@@ -98,7 +85,7 @@ static void hmm_dummy_release(struct hmm_mirror *mirror)
 	struct hmm_dummy_file *hfile = mirror_to_file(mirror);
 
 	mutex_lock(&hfile->pt_lock);
-	pt_clear(hfile, 0, ULONG_MAX & PAGE_MASK);
+	hmm_dummy_pt_clear(hfile, 0, ULONG_MAX & PAGE_MASK);
 	hfile->counters.released = 1;
 	mutex_unlock(&hfile->pt_lock);
 	atomic_long_inc(&hfile->hdev->releases);
@@ -156,49 +143,30 @@ void hmm_dummy_file_close(struct hmm_dummy_file *hfile)
 	kfree(hfile);
 }
 
-/**
- * hmm_dummy_pt_store() - set one device page table entry
- * @hfile: the file
- * @addr: the virtual address
- * @page: the page the CPU has there
- * @tag: 0 or HMM_DUMMY_PT_*
- *
- * Context: Process context, with pt_lock held and the entry known to be
- * current (see hmm_mirror_read_retry()).
- * Return: 0, or -ENOMEM.
+/*
+ * Write a walk's result into the device page table: where the CPU maps
+ * 2 MiB, one entry maps it all, beyond the range too.
  */
-int hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
-		       struct page *page, unsigned long tag)
-{
-	void *old;
-
-	lockdep_assert_held(&hfile->pt_lock);
-	/* Reclaim may invalidate, which takes pt_lock: do not enter it. */
-	old = xa_store(&hfile->pt, addr >> PAGE_SHIFT, xa_tag_pointer(page, tag),
-		       GFP_ATOMIC);
-	if (xa_is_err(old))
-		return xa_err(old);
-	if (!old)
-		hfile->counters.mirrored++;
-	return 0;
-}
-
-/* Write a walk's result into the device page table. */
 static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 {
-	unsigned long addr, i = 0;
+	unsigned long addr = range->start, i = 0;
 	struct page *page;
-	int ret;
+	long nr;
+	u64 pfn;
 
-	for (addr = range->start; addr < range->end; addr += PAGE_SIZE, i++) {
-		page = hmm_mirror_pfn_to_page(range->pfns[i]);
+	while (addr < range->end) {
+		pfn = range->pfns[i];
+		page = hmm_mirror_pfn_to_page(pfn);
 		if (!page)
 			return -EFAULT;
-		ret = hmm_dummy_pt_store(hfile, addr, page,
-					 range->pfns[i] & HMM_MIRROR_PFN_WRITE ?
-					 HMM_DUMMY_PT_WRITE : 0);
-		if (ret)
-			return ret;
+		nr = hmm_dummy_pt_store(hfile, addr, page,
+					pfn & HMM_MIRROR_PFN_WRITE ? HMM_DUMMY_PT_WRITE : 0,
+					hmm_mirror_pfn_order(pfn));
+		if (nr < 0)
+			return nr;
+		nr = min_t(unsigned long, nr, (range->end - addr) >> PAGE_SHIFT);
+		addr += nr << PAGE_SHIFT;
+		i += nr;
 	}
 	return 0;
 }
@@ -300,6 +268,17 @@ static void pt_mark_written(struct page *page)
 		folio_mark_dirty(page_folio(page));
 }
 
+/* Copy one page between the device and @buf. */
+static void pt_copy_page(struct page *page, void *buf, bool write)
+{
+	if (!write) {
+		memcpy_from_page(buf, hmm_dummy_page_data(page), 0, PAGE_SIZE);
+		return;
+	}
+	memcpy_to_page(hmm_dummy_page_data(page), 0, buf, PAGE_SIZE);
+	pt_mark_written(page);
+}
+
 /*
  * Copy pages between the device page table and @buf, from the first
  * page: return how many were copied before one was missing (or not
@@ -308,24 +287,17 @@ static void pt_mark_written(struct page *page)
 static unsigned long pt_copy_locked(struct hmm_dummy_file *hfile, unsigned long start,
 				    unsigned long npages, void *buf, bool write)
 {
+	unsigned long i = 0, tag, nr;
 	struct page *page;
-	unsigned long i;
-	void *entry;
 
 	lockdep_assert_held(&hfile->pt_lock);
-	for (i = 0; i < npages; i++, buf += PAGE_SIZE) {
-		entry = xa_load(&hfile->pt, (start >> PAGE_SHIFT) + i);
-		page = xa_untag_pointer(entry);
-		if (!page)
+	while (i < npages) {
+		page = hmm_dummy_pt_lookup(hfile, start + (i << PAGE_SHIFT), &tag, &nr);
+		if (!page || (write && !(tag & HMM_DUMMY_PT_WRITE)))
 			break;
-		if (!write) {
-			memcpy_from_page(buf, hmm_dummy_page_data(page), 0, PAGE_SIZE);
-			continue;
-		}
-		if (!(xa_pointer_tag(entry) & HMM_DUMMY_PT_WRITE))
-			break;
-		memcpy_to_page(hmm_dummy_page_data(page), 0, buf, PAGE_SIZE);
-		pt_mark_written(page);
+		/* One lookup serves all the pages of a 2 MiB entry. */
+		for (nr = min(nr, npages - i); nr; nr--, i++, page++)
+			pt_copy_page(page, buf + (i << PAGE_SHIFT), write);
 	}
 	return i;
 }

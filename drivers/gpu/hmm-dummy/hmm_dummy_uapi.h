@@ -229,7 +229,7 @@ enum {
  * @invalidations: invalidations received, by HMM_DUMMY_EVENT_*
  * @faults: device page faults served (filling the device page table)
  * @retries: fills thrown away because an invalidation raced with them
- * @mirrored: device page table entries now valid
+ * @mirrored: pages the device page table maps now (one 2 MiB entry counts 512)
  * @released: 1 once the mirror's release() was called, else 0
  * @pad: zero
  */

@@ -378,6 +378,65 @@ TEST_F(mirror, thp_read_write)
 	free(snap);
 }
 
+/*
+ * Where the CPU maps 2 MiB, the device maps the 2 MiB with one entry: a
+ * READ of one page of a THP mirrors all 512 in one fault, and the rest
+ * reads without one. Any change to part of the THP drops the whole entry
+ * (the device faults the rest back in); one page taken for exclusive
+ * access replaces it.
+ */
+TEST_F(mirror, thp_is_mirrored_by_one_entry)
+{
+	__u64 n = SZ_2M / self->psz;
+	unsigned char *buf = malloc(SZ_2M);
+	struct hmm_dummy_counters c0, c1, c2, c3;
+	struct hmm_dummy_cmd cmd;
+	unsigned char *p;
+	void *raw;
+
+	ASSERT_NE(NULL, buf);
+	p = map_thp_area(&raw);
+	ASSERT_NE(MAP_FAILED, p);
+	if (!p)
+		SKIP(return, "MADV_HUGEPAGE failed: no THP");
+	pat_fill(p, SZ_2M, 17);
+	ASSERT_EQ(0, dev_snap(self->fd, p, buf, 1, &cmd));
+	if (!(buf[0] & HMM_DUMMY_PROT_PMD))
+		SKIP(return, "could not get a THP (snapshot 0x%x)", buf[0]);
+
+	ASSERT_EQ(0, get_counters(self->fd, &c0));
+	ASSERT_EQ(0, dev_read(self->fd, p + 5 * self->psz, buf, 1, &cmd));
+	ASSERT_EQ(-1, pat_diff_at(buf, 5 * self->psz, self->psz, 17));
+	ASSERT_EQ(0, get_counters(self->fd, &c1));
+	ASSERT_EQ(c0.faults + 1, c1.faults);
+	ASSERT_EQ(c0.mirrored + n, c1.mirrored);
+
+	memset(buf, 0xff, SZ_2M);
+	ASSERT_EQ(0, dev_read(self->fd, p, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(0, cmd.faults);
+	ASSERT_EQ(-1, pat_diff(buf, SZ_2M, 17));
+
+	/* mprotect of one page splits the PMD: the whole entry goes. */
+	ASSERT_EQ(0, mprotect(p + 7 * self->psz, self->psz, PROT_READ));
+	ASSERT_EQ(0, get_counters(self->fd, &c2));
+	ASSERT_EQ(c1.mirrored - n, c2.mirrored);
+	ASSERT_EQ(0, mprotect(p + 7 * self->psz, self->psz, PROT_READ | PROT_WRITE));
+	good_read(_metadata, self->fd, p, SZ_2M, self->psz, 17);
+	ASSERT_EQ(0, get_counters(self->fd, &c3));
+	ASSERT_EQ(c2.mirrored + n, c3.mirrored);
+
+	/* A device write of it all lands in the CPU's pages. */
+	pat_fill(buf, SZ_2M, 18);
+	ASSERT_EQ(0, dev_write(self->fd, p, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(-1, pat_diff(p, SZ_2M, 18));
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	ASSERT_EQ(0, get_counters(self->fd, &c0));
+	ASSERT_EQ(c3.mirrored - n, c0.mirrored);
+	free(buf);
+}
+
 TEST_F(mirror, hugetlb_read_write)
 {
 	__u64 n = SZ_2M / self->psz;
