@@ -4,8 +4,10 @@
  * report one entry per page, faulting pages in first when asked.
  *
  * The walk itself never sleeps on a page: when a page must be faulted in
- * it stops, faults that one address with handle_mm_fault() and walks
- * again from there. What the walk reports may be stale the moment the
+ * it goes on to the end of the run of ptes that need a fault, in the same
+ * page table, then stops, faults the run in with handle_mm_fault(), one
+ * page after the other, and walks again from its start: one walk per
+ * run, not per page. What the walk reports may be stale the moment the
  * page table lock is dropped; the mirror's sequence count is what tells
  * the driver, see include/linux/hmm_mirror.h.
  *
@@ -31,13 +33,15 @@
  * @range: the range being filled
  * @fault: fault in pages that are missing, rather than report them
  * @write: with @fault, also fault in write access
- * @fault_addr: where the walk stopped because a page must be faulted in
+ * @fault_addr: the first page of the run that must be faulted in
+ * @fault_end: the end of that run; 0 while there is none
  */
 struct hmm_walk {
 	struct hmm_mirror_range *range;
 	bool fault;
 	bool write;
 	unsigned long fault_addr;
+	unsigned long fault_end;
 };
 
 static u64 *hmm_walk_entry(struct hmm_walk *hw, unsigned long addr)
@@ -52,11 +56,41 @@ static void hmm_walk_fill(struct hmm_walk *hw, unsigned long addr,
 		*hmm_walk_entry(hw, addr) = value;
 }
 
-/* Stop the walk so that the page at @addr gets faulted in. */
+/*
+ * Stop the walk so that the page at @addr gets faulted in: at a huge
+ * entry or a missing page table, the first fault maps more than a page.
+ * A run already pending is faulted in first.
+ */
 static int hmm_walk_need_fault(struct hmm_walk *hw, unsigned long addr)
 {
-	hw->fault_addr = addr;
+	if (!hw->fault_end) {
+		hw->fault_addr = addr;
+		hw->fault_end = addr + PAGE_SIZE;
+	}
 	return -EBUSY;
+}
+
+/*
+ * The pte at @addr needs a fault: start a run, or make the run one page
+ * longer when @addr follows it in the same page table, and walk on.
+ */
+static int hmm_walk_need_fault_pte(struct hmm_walk *hw, unsigned long addr)
+{
+	if (!hw->fault_end) {
+		hw->fault_addr = addr;
+		hw->fault_end = addr + PAGE_SIZE;
+		return 0;
+	}
+	if (addr != hw->fault_end || !(addr & ~PMD_MASK))
+		return -EBUSY;
+	hw->fault_end += PAGE_SIZE;
+	return 0;
+}
+
+/* A run of faults ends with its page table: stop before the next one. */
+static bool hmm_walk_run_pending(struct hmm_walk *hw)
+{
+	return hw->fault_end;
 }
 
 /*
@@ -86,6 +120,8 @@ static int hmm_walk_test(unsigned long start, unsigned long end, struct mm_walk 
 	struct hmm_walk *hw = walk->private;
 	struct vm_area_struct *vma = walk->vma;
 
+	if (hmm_walk_run_pending(hw))
+		return -EBUSY;
 	if (!(vma->vm_flags & (VM_IO | VM_PFNMAP)) && (vma->vm_flags & VM_READ)) {
 		if (hw->fault && hw->write && !(vma->vm_flags & VM_WRITE))
 			return -EPERM;
@@ -165,6 +201,8 @@ static int hmm_walk_pud(pud_t *pudp, unsigned long addr, unsigned long end,
 	pud_t pud;
 	int ret = 0;
 
+	if (hmm_walk_run_pending(hw))
+		return -EBUSY;
 	if (!pud_leaf(pudp_get(pudp)))
 		return 0;	/* a PMD table, or nothing: walk on */
 
@@ -210,7 +248,7 @@ static int hmm_walk_device_private(struct hmm_walk *hw, unsigned long addr,
 		 * (shared after fork): the fault brings it back to RAM, where
 		 * the write breaks COW.
 		 */
-		return hmm_walk_need_fault(hw, addr);
+		return order ? hmm_walk_need_fault(hw, addr) : hmm_walk_need_fault_pte(hw, addr);
 	value |= HMM_MIRROR_PFN_DEVICE_PRIVATE;
 	if (order)
 		value |= (u64)order << HMM_MIRROR_PFN_ORDER_SHIFT;
@@ -248,6 +286,8 @@ static int hmm_walk_pmd(pmd_t *pmdp, unsigned long addr, unsigned long end,
 	struct hmm_walk *hw = walk->private;
 	pmd_t pmd = pmdp_get_lockless(pmdp);
 
+	if (hmm_walk_run_pending(hw))
+		return -EBUSY;
 	if (pmd_trans_huge(pmd))
 		return hmm_walk_huge_pmd(hw, pmdp, addr, end, walk);
 	if (pmd_is_device_private_entry(pmd))
@@ -268,30 +308,28 @@ static int hmm_walk_swap(struct hmm_walk *hw, pte_t pte, unsigned long addr)
 	if (softleaf_is_device_private(entry))
 		return hmm_walk_device_private(hw, addr, addr + PAGE_SIZE, entry, 0);
 	if (hw->fault)
-		return hmm_walk_need_fault(hw, addr);
+		return hmm_walk_need_fault_pte(hw, addr);
 	*hmm_walk_entry(hw, addr) = 0;
 	return 0;
 }
 
-static int hmm_walk_pte(pte_t *ptep, unsigned long addr, unsigned long next,
-			struct mm_walk *walk)
+static int hmm_walk_one_pte(struct hmm_walk *hw, pte_t pte, unsigned long addr)
 {
-	struct hmm_walk *hw = walk->private;
-	pte_t pte = ptep_get(ptep);
-
-	if (pte_none(pte))
-		return hmm_walk_hole(addr, next, 0, walk);
-	if (!pte_present(pte))
-		return hmm_walk_swap(hw, pte, addr);
 	/*
 	 * A PROT_NONE pte in an accessible VMA waits for a fault: NUMA
 	 * hinting, or userfaultfd's read-write protection. A device access
 	 * is an access: report the page missing, or fault it in.
 	 */
-	if (pte_protnone(pte))
-		return hmm_walk_hole(addr, next, 0, walk);
+	if (pte_none(pte) || pte_protnone(pte)) {
+		if (hw->fault)
+			return hmm_walk_need_fault_pte(hw, addr);
+		*hmm_walk_entry(hw, addr) = 0;
+		return 0;
+	}
+	if (!pte_present(pte))
+		return hmm_walk_swap(hw, pte, addr);
 	if (hw->fault && hw->write && !pte_write(pte))
-		return hmm_walk_need_fault(hw, addr);
+		return hmm_walk_need_fault_pte(hw, addr);
 	/* A special pte with no struct page behind it cannot be mirrored. */
 	if (pte_special(pte) && !is_zero_pfn(pte_pfn(pte))) {
 		if (hw->fault)
@@ -301,6 +339,18 @@ static int hmm_walk_pte(pte_t *ptep, unsigned long addr, unsigned long next,
 	}
 	*hmm_walk_entry(hw, addr) = hmm_walk_present(pte_pfn(pte), pte_write(pte), 0);
 	return 0;
+}
+
+static int hmm_walk_pte(pte_t *ptep, unsigned long addr, unsigned long next,
+			struct mm_walk *walk)
+{
+	struct hmm_walk *hw = walk->private;
+	int ret = hmm_walk_one_pte(hw, ptep_get(ptep), addr);
+
+	/* A run of faults ends at the first page that needs none. */
+	if (!ret && hmm_walk_run_pending(hw) && hw->fault_end <= addr)
+		return -EBUSY;
+	return ret;
 }
 
 #ifdef CONFIG_HUGETLB_PAGE
@@ -379,6 +429,25 @@ struct hmm_walk_cursor {
 	unsigned int fault_flags;
 };
 
+/* Fault in the run of pages the walk stopped at; @cur goes on at its start. */
+static int hmm_walk_fault_run(struct mm_struct *mm, const struct hmm_walk *hw,
+			      struct hmm_walk_cursor *cur)
+{
+	unsigned long addr;
+	int ret;
+
+	cur->addr = hw->fault_addr;
+	for (addr = hw->fault_addr; addr < hw->fault_end; addr += PAGE_SIZE) {
+		if (fatal_signal_pending(current))
+			return -EINTR;
+		ret = hmm_walk_fault(mm, addr, hw->write, cur->fault_flags);
+		if (ret)
+			return ret;
+		cur->fault_flags &= ~FAULT_FLAG_TRIED;
+	}
+	return 0;
+}
+
 /*
  * Walk [cur->addr, range->end), faulting where asked. Returns -EAGAIN
  * with the mmap lock dropped, and @cur telling where to go on, when a
@@ -397,21 +466,21 @@ static int hmm_walk_range(struct hmm_mirror_range *range, struct hmm_walk_cursor
 
 	mmap_assert_locked(mirror->mm);
 	for (;;) {
+		hw.fault_end = 0;
 		ret = walk_page_range(mirror->mm, cur->addr, range->end, &hmm_walk_ops, &hw);
+		/* A run of faults may reach the end of the range. */
+		if (!ret && hmm_walk_run_pending(&hw))
+			ret = -EBUSY;
 		if (ret != -EBUSY)
 			return ret;
-		/* The walk stopped at hw.fault_addr: fault it in, walk on. */
+		/* The walk stopped after a run from hw.fault_addr: fault it in, walk on. */
 		cur->refaults = hw.fault_addr == cur->last ? cur->refaults + 1 : 0;
 		if (cur->refaults > HMM_WALK_MAX_REFAULTS)
 			return -EBUSY;
-		if (fatal_signal_pending(current))
-			return -EINTR;
 		cur->last = hw.fault_addr;
-		cur->addr = hw.fault_addr;
-		ret = hmm_walk_fault(mirror->mm, cur->last, write, cur->fault_flags);
+		ret = hmm_walk_fault_run(mirror->mm, &hw, cur);
 		if (ret)
 			return ret;
-		cur->fault_flags &= ~FAULT_FLAG_TRIED;
 	}
 }
 

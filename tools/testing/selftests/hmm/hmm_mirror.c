@@ -495,6 +495,61 @@ TEST_F(mirror, zero_page_read_then_write)
 	free(buf);
 }
 
+/*
+ * A device fault walks a run of pages that need one, faults them all in,
+ * then walks again. Runs of every shape: one page, many, across a page
+ * table's end, up to the end of the range, a page table that is not
+ * there, next to present, zero-page and swapped-out pages. READ then
+ * WRITE of it all, every byte checked.
+ */
+TEST_F(mirror, fault_runs_of_every_shape)
+{
+	const size_t np = 1024, touched = 576;
+	size_t len = np * self->psz, i;
+	unsigned int touched_zero = 0;
+	unsigned char *buf = malloc(len);
+	struct hmm_dummy_cmd cmd;
+	unsigned char *raw, *p;
+
+	ASSERT_NE(NULL, buf);
+	raw = map_anon(5 * SZ_2M, MAP_PRIVATE);
+	ASSERT_NE(MAP_FAILED, raw);
+	/* Page tables end at pages 64 and 576; 576 on holds no page at all. */
+	p = (unsigned char *)(((uintptr_t)raw + SZ_2M - 1) & ~(SZ_2M - 1)) + SZ_2M -
+	    64 * self->psz;
+	for (i = 0; i < touched; i++) {
+		if (i % 7 == 2 || i % 7 == 3 || i % 11 == 0)
+			pat_fill_at(p + i * self->psz, i * self->psz, self->psz, 19);
+		else if (i % 7 == 4)
+			touched_zero += *(volatile unsigned char *)(p + i * self->psz);
+		/* A swap entry needs a fault too; without swap it stays. */
+		if (i % 7 == 3)
+			madvise(p + i * self->psz, self->psz, MADV_PAGEOUT);
+	}
+	ASSERT_EQ(0U, touched_zero);
+
+	memset(buf, 0xff, len);
+	ASSERT_EQ(0, dev_read(self->fd, p, buf, np, &cmd));
+	ASSERT_EQ(np, cmd.cpages);
+	for (i = 0; i < np; i++) {
+		unsigned char *page = buf + i * self->psz;
+
+		if (i < touched && (i % 7 == 2 || i % 7 == 3 || i % 11 == 0)) {
+			ASSERT_EQ(-1, pat_diff_at(page, i * self->psz, self->psz, 19));
+		} else {
+			ASSERT_EQ(-1, zero_diff(page, self->psz));
+		}
+	}
+
+	pat_fill(buf, len, 20);
+	ASSERT_EQ(0, dev_write(self->fd, p, buf, np, &cmd));
+	ASSERT_EQ(np, cmd.cpages);
+	ASSERT_EQ(-1, pat_diff(p, len, 20));
+	good_read(_metadata, self->fd, p, len, self->psz, 20);
+	ASSERT_EQ(0, munmap(raw, 5 * SZ_2M));
+	free(buf);
+}
+
 /* A READ of an unchanged, already mirrored range takes no device fault. */
 TEST_F(mirror, reread_takes_no_fault)
 {
