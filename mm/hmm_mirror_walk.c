@@ -94,6 +94,16 @@ static bool hmm_walk_run_pending(struct hmm_walk *hw)
 }
 
 /*
+ * A page that can never be faulted in ends the faulting walk with -EFAULT,
+ * but a run pending before it is faulted in first, as the CPU would have
+ * touched those pages: the walk then stops here again.
+ */
+static int hmm_walk_cannot_fault(struct hmm_walk *hw)
+{
+	return hmm_walk_run_pending(hw) ? -EBUSY : -EFAULT;
+}
+
+/*
  * No page at [addr, end): with a VMA it is a hole that a fault fills, or
  * reports as not present; without one, nothing can ever be there.
  */
@@ -104,7 +114,7 @@ static int hmm_walk_hole(unsigned long addr, unsigned long end, int depth,
 
 	if (!walk->vma) {
 		if (hw->fault)
-			return -EFAULT;
+			return hmm_walk_cannot_fault(hw);
 		hmm_walk_fill(hw, addr, end, HMM_MIRROR_PFN_ERROR);
 		return 0;
 	}
@@ -333,7 +343,7 @@ static int hmm_walk_one_pte(struct hmm_walk *hw, pte_t pte, unsigned long addr)
 	/* A special pte with no struct page behind it cannot be mirrored. */
 	if (pte_special(pte) && !is_zero_pfn(pte_pfn(pte))) {
 		if (hw->fault)
-			return -EFAULT;
+			return hmm_walk_cannot_fault(hw);
 		*hmm_walk_entry(hw, addr) = HMM_MIRROR_PFN_ERROR;
 		return 0;
 	}
@@ -563,8 +573,9 @@ EXPORT_SYMBOL_GPL(hmm_vma_fault_pfns);
  * Does what hmm_vma_fault_pfns() does, but takes the mmap lock itself
  * and lets a fault give it up to wait: for a userfaultfd handler thread
  * to provide the page, for a page lock, for I/O. The walk then takes the
- * lock again and goes on where it stopped. Entries filled before the lock
- * was dropped may be stale by the end: the sequence count from
+ * lock again and goes on from the start of the run of faults it stopped
+ * in. Entries filled before the lock was dropped may be stale by the
+ * end: the sequence count from
  * hmm_mirror_read_begin() covers the whole call, so the driver's
  * hmm_mirror_read_retry() check catches them, and the driver retries the
  * whole range as it does after any invalidation. A memory range whose

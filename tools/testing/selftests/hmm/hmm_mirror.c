@@ -437,6 +437,59 @@ TEST_F(mirror, thp_is_mirrored_by_one_entry)
 	free(buf);
 }
 
+/*
+ * The device's 2 MiB entry gives way to one page taken for exclusive
+ * access: make_device_exclusive() splits the PMD, which drops the entry,
+ * and the page's own entry is all that is left mapped.
+ */
+TEST_F(mirror, thp_entry_gives_way_to_exclusive)
+{
+	__u64 n = SZ_2M / self->psz;
+	unsigned char *buf = malloc(SZ_2M);
+	struct hmm_dummy_counters c0, c1;
+	struct hmm_dummy_cmd cmd;
+	unsigned char *p;
+	void *raw;
+	int ret;
+
+	ASSERT_NE(NULL, buf);
+	p = map_thp_area(&raw);
+	ASSERT_NE(MAP_FAILED, p);
+	if (!p)
+		SKIP(return, "MADV_HUGEPAGE failed: no THP");
+	pat_fill(p, SZ_2M, 21);
+	ASSERT_EQ(0, dev_snap(self->fd, p, buf, 1, &cmd));
+	if (!(buf[0] & HMM_DUMMY_PROT_PMD))
+		SKIP(return, "could not get a THP (snapshot 0x%x)", buf[0]);
+
+	ASSERT_EQ(0, get_counters(self->fd, &c0));
+	ASSERT_EQ(0, dev_read(self->fd, p, buf, 1, &cmd));
+	ASSERT_EQ(0, get_counters(self->fd, &c1));
+	ASSERT_EQ(c0.mirrored + n, c1.mirrored);
+
+	ret = dummy_cmd(self->fd, HMM_DUMMY_EXCLUSIVE, (uintptr_t)(p + 5 * self->psz), buf,
+			1, &cmd);
+	if (ret == -ENOTTY)
+		SKIP(return, "no EXCLUSIVE");
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(-1, pat_diff_at(buf, 5 * self->psz, self->psz, 21));
+	ASSERT_EQ(0, get_counters(self->fd, &c1));
+	ASSERT_EQ(c0.mirrored + 1, c1.mirrored);
+	ASSERT_EQ(-EPERM, dummy_cmd(self->fd, HMM_DUMMY_CHECK_EXCLUSIVE, (uintptr_t)p, NULL,
+				    n, &cmd));
+	ASSERT_EQ(1U, cmd.cpages);
+
+	/* The CPU takes the page back; all of it reads as it was. */
+	ASSERT_EQ(-1, pat_diff(p, SZ_2M, 21));
+	ASSERT_EQ(0, dummy_cmd(self->fd, HMM_DUMMY_CHECK_EXCLUSIVE, (uintptr_t)p, NULL, n,
+			       &cmd));
+	good_read(_metadata, self->fd, p, SZ_2M, self->psz, 21);
+	ASSERT_EQ(0, get_counters(self->fd, &c1));
+	ASSERT_EQ(c0.mirrored + n, c1.mirrored);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(buf);
+}
+
 TEST_F(mirror, hugetlb_read_write)
 {
 	__u64 n = SZ_2M / self->psz;
@@ -495,6 +548,12 @@ TEST_F(mirror, zero_page_read_then_write)
 	free(buf);
 }
 
+/* Which pages of fault_runs_of_every_shape hold data. */
+static bool run_page_written(size_t i, size_t touched)
+{
+	return i < touched && (i % 7 == 2 || i % 7 == 3 || i % 11 == 0);
+}
+
 /*
  * A device fault walks a run of pages that need one, faults them all in,
  * then walks again. Runs of every shape: one page, many, across a page
@@ -518,10 +577,10 @@ TEST_F(mirror, fault_runs_of_every_shape)
 	p = (unsigned char *)(((uintptr_t)raw + SZ_2M - 1) & ~(SZ_2M - 1)) + SZ_2M -
 	    64 * self->psz;
 	for (i = 0; i < touched; i++) {
-		if (i % 7 == 2 || i % 7 == 3 || i % 11 == 0)
+		if (run_page_written(i, touched))
 			pat_fill_at(p + i * self->psz, i * self->psz, self->psz, 19);
 		else if (i % 7 == 4)
-			touched_zero += *(volatile unsigned char *)(p + i * self->psz);
+			touched_zero += p[i * self->psz];
 		/* A swap entry needs a fault too; without swap it stays. */
 		if (i % 7 == 3)
 			madvise(p + i * self->psz, self->psz, MADV_PAGEOUT);
@@ -534,11 +593,9 @@ TEST_F(mirror, fault_runs_of_every_shape)
 	for (i = 0; i < np; i++) {
 		unsigned char *page = buf + i * self->psz;
 
-		if (i < touched && (i % 7 == 2 || i % 7 == 3 || i % 11 == 0)) {
-			ASSERT_EQ(-1, pat_diff_at(page, i * self->psz, self->psz, 19));
-		} else {
-			ASSERT_EQ(-1, zero_diff(page, self->psz));
-		}
+		ASSERT_EQ(-1, run_page_written(i, touched) ?
+			      pat_diff_at(page, i * self->psz, self->psz, 19) :
+			      zero_diff(page, self->psz));
 	}
 
 	pat_fill(buf, len, 20);
@@ -547,6 +604,27 @@ TEST_F(mirror, fault_runs_of_every_shape)
 	ASSERT_EQ(-1, pat_diff(p, len, 20));
 	good_read(_metadata, self->fd, p, len, self->psz, 20);
 	ASSERT_EQ(0, munmap(raw, 5 * SZ_2M));
+	free(buf);
+}
+
+/*
+ * A device fault that reaches a gap with no VMA fails, but only after the
+ * pages before the gap are faulted in, as a CPU access would have.
+ */
+TEST_F(mirror, fault_run_before_a_gap_is_faulted_in)
+{
+	unsigned char *buf = malloc(8 * self->psz), snap[4];
+	struct hmm_dummy_cmd cmd;
+	unsigned char *p;
+
+	ASSERT_NE(NULL, buf);
+	p = map_anon(16 * self->psz, MAP_PRIVATE);
+	ASSERT_NE(MAP_FAILED, p);
+	ASSERT_EQ(0, munmap(p + 4 * self->psz, 12 * self->psz));
+	ASSERT_EQ(-EFAULT, dev_read(self->fd, p, buf, 8, &cmd));
+	ASSERT_EQ(0, dev_snap(self->fd, p, snap, 4, &cmd));
+	ASSERT_EQ(-1, prot_diff(snap, 4, HMM_DUMMY_PROT_ZERO | HMM_DUMMY_PROT_READ));
+	ASSERT_EQ(0, munmap(p, 4 * self->psz));
 	free(buf);
 }
 
