@@ -32,6 +32,12 @@
 #define HMM_DUMMY_PT_WRITE	1
 #define HMM_DUMMY_PT_EXCLUSIVE	3
 
+/* The tag of the entry for a page a mirror walk found, as @pfn gives it. */
+static inline unsigned long hmm_dummy_pt_tag(u64 pfn)
+{
+	return pfn & HMM_MIRROR_PFN_WRITE ? HMM_DUMMY_PT_WRITE : 0;
+}
+
 struct hmm_dummy_device;
 struct hmm_dummy_file;
 
@@ -172,7 +178,8 @@ int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev);
 void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev);
 unsigned long hmm_dummy_pages_free(struct hmm_dummy_device *hdev);
 unsigned long hmm_dummy_pages_used(struct hmm_dummy_device *hdev);
-struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev);
+unsigned long hmm_dummy_alloc_pages(struct hmm_dummy_device *hdev, struct page **pages,
+				    unsigned long nr);
 struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev);
 struct page *hmm_dummy_page_data(struct page *page);
 unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev);
@@ -192,6 +199,8 @@ long hmm_dummy_mirror_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 
 /* hmm_dummy_pt.c: the device page table */
 void hmm_dummy_pt_clear(struct hmm_dummy_file *hfile, unsigned long start, unsigned long end);
+long hmm_dummy_pt_store_run(struct hmm_dummy_file *hfile, unsigned long addr, const u64 *pfns,
+			    unsigned long npages);
 long hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
 			struct page *page, unsigned long tag, unsigned int cpu_order);
 struct page *hmm_dummy_pt_lookup(struct hmm_dummy_file *hfile, unsigned long addr,

@@ -293,39 +293,74 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 	mutex_unlock(&hdev->chunks_lock);
 }
 
-/**
- * hmm_dummy_alloc_page() - take a device page off the free list
- * @hdev: the device
- *
- * Context: Process context, may sleep.
- * Return: the page, locked, with one reference and backing storage that
- * the caller fills (it is not zeroed), or NULL when the device memory is
- * full or no backing storage could be had.
- */
-struct page *hmm_dummy_alloc_page(struct hmm_dummy_device *hdev)
+/* Fill @pages[0..@nr) with system pages: as many as can be had. */
+static unsigned long alloc_backing(struct page **pages, unsigned long nr)
 {
-	struct page *backing, *page;
+	unsigned long got = 0, before;
 
-	backing = alloc_page(GFP_HIGHUSER);
-	if (!backing)
-		return NULL;
+	memset(pages, 0, nr * sizeof(*pages));
+	do {
+		before = got;
+		got = alloc_pages_bulk(GFP_HIGHUSER, nr, pages);
+	} while (got < nr && got > before);
+	return got;
+}
+
+/*
+ * Swap each of the @nr backing pages @pages holds for a device base page
+ * off the free lists that keeps it, in one round of the lock; stop when
+ * the device memory is full.
+ */
+static unsigned long take_free_pages(struct hmm_dummy_device *hdev, struct page **pages,
+				     unsigned long nr)
+{
+	struct page *page;
+	unsigned long got;
 
 	spin_lock_irq(&hdev->free_lock);
-	if (!hdev->free_pages)
-		break_free_block(hdev);
-	page = hdev->free_pages;
-	if (page) {
+	for (got = 0; got < nr; got++) {
+		if (!hdev->free_pages)
+			break_free_block(hdev);
+		page = hdev->free_pages;
+		if (!page)
+			break;
 		hdev->free_pages = page->zone_device_data;
 		hdev->nr_free--;
+		page->zone_device_data = pages[got];
+		pages[got] = page;
 	}
 	spin_unlock_irq(&hdev->free_lock);
-	if (!page) {
-		__free_page(backing);
-		return NULL;
-	}
-	page->zone_device_data = backing;
-	zone_device_page_init(page, page_pgmap(page), 0);
-	return page;
+	return got;
+}
+
+/**
+ * hmm_dummy_alloc_pages() - take device base pages off the free list
+ * @hdev: the device
+ * @pages: where the pages go, room for @nr
+ * @nr: how many pages are wanted
+ *
+ * A migration of base pages asks for all of its batch at once: their
+ * backing storage comes from one bulk allocation and the device pages
+ * from one round of the free list's lock.
+ *
+ * Context: Process context, may sleep.
+ * Return: how many pages @pages starts with, each locked, with one
+ * reference and backing storage that the caller fills (it is not
+ * zeroed); fewer than @nr when the device memory is full or no more
+ * backing storage could be had.
+ */
+unsigned long hmm_dummy_alloc_pages(struct hmm_dummy_device *hdev, struct page **pages,
+				    unsigned long nr)
+{
+	unsigned long nr_backing, got, k;
+
+	nr_backing = alloc_backing(pages, nr);
+	got = take_free_pages(hdev, pages, nr_backing);
+	for (k = got; k < nr_backing; k++)
+		__free_page(pages[k]);
+	for (k = 0; k < got; k++)
+		zone_device_page_init(pages[k], page_pgmap(pages[k]), 0);
+	return got;
 }
 
 /**

@@ -47,6 +47,8 @@
  * @src: source entries, filled by migrate_vma()
  * @dst: destination entries, filled by alloc_and_copy()
  * @moved: for each entry, the page it moved to, or NULL
+ * @wanted: the entries that get a new device base page, in alloc_and_copy()
+ * @fresh: their device pages
  * @nr_moved: how many entries moved
  * @nomem: a destination could not be allocated
  * @clock: where to account the batch's phases, NULL when nobody asked
@@ -61,6 +63,8 @@ struct hmm_dummy_migration {
 	unsigned long src[HMM_DUMMY_MIGRATE_BATCH];
 	unsigned long dst[HMM_DUMMY_MIGRATE_BATCH];
 	struct page *moved[HMM_DUMMY_MIGRATE_BATCH];
+	u16 wanted[HMM_DUMMY_MIGRATE_BATCH];
+	struct page *fresh[HMM_DUMMY_MIGRATE_BATCH];
 	unsigned long nr_moved;
 	bool nomem;
 	struct hmm_dummy_phase_clock *clock;
@@ -154,17 +158,14 @@ static unsigned long locked_dst_entry(struct page *page)
 }
 
 /*
- * The destination of one page going to the device. The CORE copy mode
- * stands for a device that uses system memory: the page is a system page,
- * filled with a marker so that a copy the core skipped would show.
+ * The CORE copy mode stands for a device that uses system memory: the
+ * destination is a system page, filled with a marker so that a copy the
+ * core skipped would show.
  */
-static struct page *alloc_device_dst(struct hmm_dummy_migration *m, bool core_copy,
-				     struct vm_area_struct *vma, unsigned long addr)
+static struct page *alloc_core_copy_dst(struct vm_area_struct *vma, unsigned long addr)
 {
 	struct page *page;
 
-	if (!core_copy)
-		return hmm_dummy_alloc_page(m->hdev);
 	page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
 	if (!page)
 		return NULL;
@@ -196,12 +197,38 @@ static unsigned long to_device_huge(struct hmm_dummy_migration *m, struct page *
 	return HMM_DUMMY_MIGRATE_BATCH;
 }
 
+/*
+ * Give the @nr entries of @m->wanted their device base pages, allocated
+ * at once, and copy their data; an empty entry (never touched) reads as
+ * zeroes.
+ */
+static void to_device_base_pages(struct hmm_dummy_migration *m, const unsigned long *src,
+				 unsigned long *dst, unsigned long nr)
+{
+	struct page *spage, *data;
+	unsigned long got, k, i;
+
+	got = hmm_dummy_alloc_pages(m->hdev, m->fresh, nr);
+	if (got < nr)
+		m->nomem = true;
+	for (k = 0; k < got; k++) {
+		i = m->wanted[k];
+		spage = migrate_pfn_to_page(src[i]);
+		data = hmm_dummy_page_data(m->fresh[k]);
+		if (spage)
+			copy_highpage(data, spage);
+		else
+			clear_highpage(data);
+		dst[i] = locked_dst_entry(m->fresh[k]);
+	}
+}
+
 static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned long *src,
 				     unsigned long *dst, unsigned long start,
 				     unsigned long end, void *private, bool core_copy)
 {
 	struct hmm_dummy_migration *m = private;
-	unsigned long i, addr, n;
+	unsigned long i, addr, n, nr_wanted = 0;
 	struct page *spage, *dpage;
 
 	for (i = 0; i < pages_between(start, end); i++) {
@@ -222,18 +249,18 @@ static void to_device_alloc_and_copy(struct vm_area_struct *vma, const unsigned 
 		}
 		if (injected_kind(m, addr) == HMM_DUMMY_INJECT_ALLOC_FAIL)
 			continue;
-		dpage = alloc_device_dst(m, core_copy, vma, addr);
-		if (!dpage) {
-			m->nomem = true;
+		if (!core_copy) {
+			m->wanted[nr_wanted++] = i;
 			continue;
 		}
-		/* An empty entry (never touched) reads as zeroes. */
-		if (!core_copy && spage)
-			copy_highpage(hmm_dummy_page_data(dpage), spage);
-		else if (!core_copy)
-			clear_highpage(hmm_dummy_page_data(dpage));
-		dst[i] = locked_dst_entry(dpage);
+		dpage = alloc_core_copy_dst(vma, addr);
+		if (dpage)
+			dst[i] = locked_dst_entry(dpage);
+		else
+			m->nomem = true;
 	}
+	if (nr_wanted)
+		to_device_base_pages(m, src, dst, nr_wanted);
 	phase_clock_mark(m, HMM_DUMMY_PHASE_ALLOC_AND_COPY);
 }
 

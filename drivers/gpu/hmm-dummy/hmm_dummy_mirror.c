@@ -159,9 +159,12 @@ static int pt_fill(struct hmm_dummy_file *hfile, struct hmm_mirror_range *range)
 		page = hmm_mirror_pfn_to_page(pfn);
 		if (!page)
 			return -EFAULT;
-		nr = hmm_dummy_pt_store(hfile, addr, page,
-					pfn & HMM_MIRROR_PFN_WRITE ? HMM_DUMMY_PT_WRITE : 0,
-					hmm_mirror_pfn_order(pfn));
+		if (hmm_mirror_pfn_order(pfn))
+			nr = hmm_dummy_pt_store(hfile, addr, page, hmm_dummy_pt_tag(pfn),
+						hmm_mirror_pfn_order(pfn));
+		else
+			nr = hmm_dummy_pt_store_run(hfile, addr, range->pfns + i,
+						    (range->end - addr) >> PAGE_SHIFT);
 		if (nr < 0)
 			return nr;
 		nr = min_t(unsigned long, nr, (range->end - addr) >> PAGE_SHIFT);

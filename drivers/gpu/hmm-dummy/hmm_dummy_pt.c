@@ -100,30 +100,43 @@ static int pt_store_huge(struct hmm_dummy_file *hfile, unsigned long index, void
 	return 0;
 }
 
-/* A one-page store inside a 2 MiB entry drops the 2 MiB entry first. */
+/*
+ * Store a one-page entry at @index, under the XArray's lock: one inside a
+ * 2 MiB entry drops the 2 MiB entry first. False when a node could not be
+ * allocated (@xas then says so).
+ */
+static bool pt_store_page_locked(struct hmm_dummy_file *hfile, struct xa_state *xas,
+				 unsigned long index, void *entry)
+{
+	void *old;
+
+	xas_set(xas, index);
+	old = xas_load(xas);
+	if (xa_is_zero(old))
+		old = NULL;
+	if (old && xas_get_order(xas)) {
+		pt_erase_locked(hfile, xas);
+		xas_set(xas, index);
+		old = NULL;
+	}
+	xas_store(xas, entry);
+	if (xas_error(xas))
+		return false;
+	if (!old)
+		hfile->counters.mirrored++;
+	return true;
+}
+
 static int pt_store_page(struct hmm_dummy_file *hfile, unsigned long index, void *entry)
 {
 	XA_STATE(xas, &hfile->pt, index);
-	void *old;
 
 	do {
 		xas_lock(&xas);
-		old = xas_load(&xas);
-		if (xa_is_zero(old))
-			old = NULL;
-		if (old && xas_get_order(&xas)) {
-			pt_erase_locked(hfile, &xas);
-			xas_set(&xas, index);
-			old = NULL;
-		}
-		xas_store(&xas, entry);
+		pt_store_page_locked(hfile, &xas, index, entry);
 		xas_unlock(&xas);
 	} while (xas_nomem(&xas, GFP_ATOMIC));
-	if (xas_error(&xas))
-		return xas_error(&xas);
-	if (!old)
-		hfile->counters.mirrored++;
-	return 0;
+	return xas_error(&xas);
 }
 
 /**
@@ -159,6 +172,45 @@ long hmm_dummy_pt_store(struct hmm_dummy_file *hfile, unsigned long addr,
 	else
 		ret = pt_store_page(hfile, index, entry);
 	return ret ? ret : nr - offset;
+}
+
+/**
+ * hmm_dummy_pt_store_run() - map the pages a mirror walk found mapped one by one
+ * @hfile: the file
+ * @addr: the virtual address of the first page
+ * @pfns: the walk's entries from @addr on
+ * @npages: the number of entries
+ *
+ * One pass under the XArray's lock stores one-page entries up to the
+ * first entry with no page or one of a CPU mapping of more than a page,
+ * which hmm_dummy_pt_store() is for.
+ *
+ * Context: Process context, with pt_lock held and the walk known to be
+ * current (see hmm_mirror_read_retry()).
+ * Return: the number of pages mapped, or -ENOMEM.
+ */
+long hmm_dummy_pt_store_run(struct hmm_dummy_file *hfile, unsigned long addr, const u64 *pfns,
+			    unsigned long npages)
+{
+	unsigned long index = addr >> PAGE_SHIFT, done = 0;
+	XA_STATE(xas, &hfile->pt, index);
+	struct page *page;
+	void *entry;
+
+	lockdep_assert_held(&hfile->pt_lock);
+	do {
+		xas_lock(&xas);
+		for (; done < npages; done++) {
+			page = hmm_mirror_pfn_to_page(pfns[done]);
+			if (!page || hmm_mirror_pfn_order(pfns[done]))
+				break;
+			entry = xa_tag_pointer(page, hmm_dummy_pt_tag(pfns[done]));
+			if (!pt_store_page_locked(hfile, &xas, index + done, entry))
+				break;
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_ATOMIC));
+	return xas_error(&xas) ?: done;
 }
 
 /**
