@@ -81,6 +81,8 @@
  *	the core uses that lock as its own and leaves it to the fault
  * @fault_page: the page the fault locked @fault_folio through, which
  *	keeps the fault's lock and reference when that folio is split
+ * @mapped_elsewhere: the unmap phase found a source still mapped (in a
+ *	child after fork, say), so not every migration entry is in @vma
  */
 struct migrate_vma_state {
 	const struct migrate_vma_ops *ops;
@@ -96,6 +98,7 @@ struct migrate_vma_state {
 	struct anon_vma **anon_vmas;
 	struct folio *fault_folio;
 	struct page *fault_page;
+	bool mapped_elsewhere;
 };
 
 static void migrate_vma_add_entry(struct migrate_vma_state *mv, unsigned long mpfn)
@@ -732,8 +735,10 @@ static void migrate_vma_phase_unmap(struct migrate_vma_state *mv)
 		if (!(mv->src[i] & MIGRATE_PFN_VALID) || migrate_vma_is_tail(mv->src[i]))
 			continue;
 		folio = page_folio(migrate_pfn_to_page(mv->src[i]));
-		if (folio_mapped(folio))
+		if (folio_mapped(folio)) {
 			try_to_migrate(folio, TTU_BATCH_FLUSH);
+			mv->mapped_elsewhere = true;
+		}
 	}
 	/* No CPU may still write through a stale TLB entry from here on. */
 	try_to_unmap_flush();
@@ -750,20 +755,24 @@ static void migrate_vma_phase_unmap(struct migrate_vma_state *mv)
 	}
 }
 
+/* The swap pte that maps device-private @page, writable or not. */
+static pte_t migrate_vma_device_private_pte(struct page *page, bool write)
+{
+	unsigned long pfn = page_to_pfn(page);
+
+	if (write)
+		return swp_entry_to_pte(make_writable_device_private_entry(pfn));
+	return swp_entry_to_pte(make_readable_device_private_entry(pfn));
+}
+
 /* The pte of a page that fills an empty entry. */
 static pte_t migrate_vma_new_page_pte(struct vm_area_struct *vma, struct page *page)
 {
 	bool write = vma->vm_flags & VM_WRITE;
-	swp_entry_t entry;
 	pte_t pte;
 
-	if (is_device_private_page(page)) {
-		if (write)
-			entry = make_writable_device_private_entry(page_to_pfn(page));
-		else
-			entry = make_readable_device_private_entry(page_to_pfn(page));
-		return swp_entry_to_pte(entry);
-	}
+	if (is_device_private_page(page))
+		return migrate_vma_device_private_pte(page, write);
 	pte = mk_pte(page, vma->vm_page_prot);
 	if (write)
 		pte = pte_mkwrite(pte_mkdirty(pte), vma);
@@ -1108,6 +1117,115 @@ static void migrate_vma_release_tail_destinations(struct migrate_vma_state *mv, 
 }
 
 /*
+ * Whether entry i's new page replaces its migration entry in one walk of
+ * the range instead of a reverse map walk: a base page that moved from a
+ * VMA where it was mapped only at its own address. The mmap lock keeps
+ * fork and mremap from copying or moving that migration entry meanwhile;
+ * MADV_DONTNEED may still zap it.
+ */
+static bool migrate_vma_restores_in_walk(const struct migrate_vma_state *mv, unsigned long i)
+{
+	struct page *src = migrate_pfn_to_page(mv->src[i]);
+	struct page *dst = migrate_pfn_to_page(mv->dst[i]);
+
+	if (!mv->vma || mv->mapped_elsewhere || !src || !dst)
+		return false;
+	if (!(mv->src[i] & MIGRATE_PFN_MIGRATE) || (mv->src[i] & MIGRATE_PFN_COMPOUND))
+		return false;
+	return !folio_test_large(page_folio(src)) && !folio_test_large(page_folio(dst));
+}
+
+/* The pte of @page where @old is the migration entry that stood for it. */
+static pte_t migrate_vma_restored_pte(struct vm_area_struct *vma, pte_t old, struct page *page)
+{
+	softleaf_t entry = softleaf_from_pte(old);
+	bool write = softleaf_is_migration_write(entry);
+	pte_t pte;
+
+	if (is_device_private_page(page)) {
+		pte = migrate_vma_device_private_pte(page, write);
+		if (pte_swp_soft_dirty(old))
+			pte = pte_swp_mksoft_dirty(pte);
+		if (pte_swp_uffd(old))
+			pte = pte_swp_mkuffd(pte);
+		return pte;
+	}
+	pte = mk_pte(page, READ_ONCE(vma->vm_page_prot));
+	if (!softleaf_is_migration_young(entry))
+		pte = pte_mkold(pte);
+	if (softleaf_is_migration_dirty(entry) && folio_test_dirty(page_folio(page)))
+		pte = pte_mkdirty(pte);
+	if (pte_swp_soft_dirty(old))
+		pte = pte_mksoft_dirty(pte);
+	else
+		pte = pte_clear_soft_dirty(pte);
+	if (write)
+		pte = pte_mkwrite(pte, vma);
+	else if (pte_swp_uffd(old))
+		pte = pte_mkuffd(pte);
+	/* Read-protected by userfaultfd: no access at all, as do_swap_page() does. */
+	if (pte_swp_uffd(old) && userfaultfd_rwp(vma))
+		pte = pte_modify(pte, PAGE_NONE);
+	return pte;
+}
+
+static int migrate_vma_restore_pte_entry(pte_t *ptep, unsigned long addr, unsigned long next,
+					 struct mm_walk *walk)
+{
+	struct migrate_vma_state *mv = walk->private;
+	unsigned long i = (addr - mv->start) >> PAGE_SHIFT;
+	struct vm_area_struct *vma = walk->vma;
+	struct page *page = migrate_pfn_to_page(mv->dst[i]);
+	unsigned long src_pfn = mv->src[i] >> MIGRATE_PFN_SHIFT;
+	pte_t old = ptep_get(ptep);
+	softleaf_t entry;
+
+	/* Zapped since (MADV_DONTNEED): nothing maps the page any more. */
+	if (pte_none(old) || pte_present(old))
+		return 0;
+	entry = softleaf_from_pte(old);
+	if (!softleaf_is_migration(entry) || softleaf_to_pfn(entry) != src_pfn)
+		return 0;
+	folio_get(page_folio(page));	/* the mapping's reference */
+	folio_add_anon_rmap_pte(page_folio(page), page, vma, addr,
+				softleaf_is_migration_read(entry) ? RMAP_NONE : RMAP_EXCLUSIVE);
+	set_pte_at(walk->mm, addr, ptep, migrate_vma_restored_pte(vma, old, page));
+	if (vma->vm_flags & VM_LOCKED)
+		mlock_drain_local();
+	/* It was not present: there is no TLB entry to flush. */
+	update_mmu_cache(vma, addr, ptep);
+	return 0;
+}
+
+static const struct mm_walk_ops migrate_vma_restore_walk_ops = {
+	.pte_entry = migrate_vma_restore_pte_entry,
+	.walk_lock = PGWALK_RDLOCK,
+};
+
+/*
+ * Map the new pages of the entries migrate_vma_restores_in_walk() takes,
+ * one walk per run of them: a pte lock per page table instead of an
+ * anon_vma lock and a reverse map walk per page. A run holds base pages
+ * only, which collect found mapped by ptes, and the mmap lock keeps
+ * khugepaged from making a PMD of them since.
+ */
+static void migrate_vma_restore_runs(struct migrate_vma_state *mv)
+{
+	unsigned long i = 0, first;
+
+	while (i < mv->npages) {
+		if (!migrate_vma_restores_in_walk(mv, i)) {
+			i++;
+			continue;
+		}
+		for (first = i; i < mv->npages && migrate_vma_restores_in_walk(mv, i); i++)
+			;
+		walk_page_range(mv->vma->vm_mm, mv->start + (first << PAGE_SHIFT),
+				mv->start + (i << PAGE_SHIFT), &migrate_vma_restore_walk_ops, mv);
+	}
+}
+
+/*
  * Phase 5: map the destination where the move succeeded and the source
  * again where it failed, then unlock and release every page.
  */
@@ -1118,6 +1236,7 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 	unsigned long i, next;
 	bool moved;
 
+	migrate_vma_restore_runs(mv);
 	/* A THP may be freed at its head entry: its tails are skipped by index. */
 	for (i = 0; i < mv->npages; i = next) {
 		next = i + migrate_vma_entry_pages(mv, i);
@@ -1143,7 +1262,8 @@ static void migrate_vma_phase_finalize(struct migrate_vma_state *mv)
 
 		if (dst && !folio_is_zone_device(dst))
 			folio_add_lru(dst);
-		remove_migration_ptes(src, dst ?: src, 0);
+		if (!migrate_vma_restores_in_walk(mv, i))
+			remove_migration_ptes(src, dst ?: src, 0);
 		if (!moved) {
 			migrate_vma_release_source(mv, src, true);
 			continue;

@@ -297,6 +297,18 @@ static void handler_stop(struct handler *h)
 	close(h->stop[1]);
 }
 
+/* A userfaultfd in asynchronous WP mode registered over @p: the fd, or -1. */
+static int wp_async_register(void *p, size_t len)
+{
+	int uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, 0);
+
+	if (uffd >= 0 && uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_WP)) {
+		close(uffd);
+		uffd = -1;
+	}
+	return uffd;
+}
+
 /* Bit @bit of the /proc/self/pagemap entry of @addr (0 if unreadable). */
 static bool pagemap_bit(void *addr, size_t psz, int bit)
 {
@@ -601,8 +613,8 @@ TEST_F(uffd, wp_async_device_write_lifts_protection)
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(MAP_FAILED, p);
 	pat_fill(p, len, SEED_CPU);
-	uffd = uffd_open(UFFD_FEATURE_WP_ASYNC, 0);
-	if (uffd < 0 || uffd_register(uffd, p, len, UFFDIO_REGISTER_MODE_WP))
+	uffd = wp_async_register(p, len);
+	if (uffd < 0)
 		SKIP(return, "no asynchronous userfaultfd write protection");
 	ASSERT_EQ(0, uffd_wp(uffd, p, len, true));
 
@@ -625,6 +637,58 @@ TEST_F(uffd, wp_async_device_write_lifts_protection)
 		ASSERT_EQ(-1, pat_diff_at(buf + i * psz, i * psz, psz,
 					  i >= first && i < first + nw ?
 					  SEED_DEVICE : SEED_CPU));
+	close(uffd);
+	check_sane(_metadata, e, n);
+	ASSERT_EQ(0, munmap(p, len));
+	free(buf);
+}
+
+/*
+ * Write protection moves with the pages: to the device and back to RAM,
+ * each page keeps its uffd-wp bit and its data, and a CPU write then
+ * lifts the protection of the page it wrote only (asynchronous mode).
+ */
+TEST_F(uffd, wp_protection_survives_migration)
+{
+	struct uffd_env *e = &self->env;
+	size_t n = 16, psz = e->psz, len = n * psz, k = 5, i;
+	unsigned char *buf = malloc(len), *p = map_anon(len, MAP_PRIVATE);
+	struct hmm_dummy_cmd cmd;
+	struct uffd_msg msg;
+	int uffd;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(MAP_FAILED, p);
+	pat_fill(p, len, SEED_CPU);
+	uffd = wp_async_register(p, len);
+	if (uffd < 0)
+		SKIP(return, "no asynchronous userfaultfd write protection");
+	ASSERT_EQ(0, uffd_wp(uffd, p, len, true));
+
+	memset(buf, CANARY, len);
+	ASSERT_EQ(0, dummy_cmd(e->fd, HMM_DUMMY_MIGRATE_TO_DEV, (uintptr_t)p, buf, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	ASSERT_EQ(-1, pat_diff(buf, len, SEED_CPU));
+	for (i = 0; i < n; i++)
+		ASSERT_TRUE(pagemap_bit(p + i * psz, psz, PM_UFFD_WP))
+			TH_LOG("device page %zu lost its protection", i);
+	ASSERT_EQ(0, dummy_cmd(e->fd, HMM_DUMMY_MIGRATE_TO_SYS, (uintptr_t)p, NULL, n, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	for (i = 0; i < n; i++) {
+		ASSERT_TRUE(pagemap_bit(p + i * psz, psz, PM_PRESENT));
+		ASSERT_TRUE(pagemap_bit(p + i * psz, psz, PM_UFFD_WP))
+			TH_LOG("page %zu came back unprotected", i);
+	}
+	ASSERT_EQ(-1, pat_diff(p, len, SEED_CPU));
+
+	pat_fill_at(p + k * psz, k * psz, psz, SEED_LATER);
+	ASSERT_EQ(0, uffd_next(uffd, &msg, 0));
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(i != k, pagemap_bit(p + i * psz, psz, PM_UFFD_WP))
+			TH_LOG("page %zu", i);
+		ASSERT_EQ(-1, pat_diff_at(p + i * psz, i * psz, psz,
+					  i == k ? SEED_LATER : SEED_CPU));
+	}
 	close(uffd);
 	check_sane(_metadata, e, n);
 	ASSERT_EQ(0, munmap(p, len));
