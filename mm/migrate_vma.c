@@ -1125,14 +1125,17 @@ static void migrate_vma_release_tail_destinations(struct migrate_vma_state *mv, 
  */
 static bool migrate_vma_restores_in_walk(const struct migrate_vma_state *mv, unsigned long i)
 {
-	struct page *src = migrate_pfn_to_page(mv->src[i]);
-	struct page *dst = migrate_pfn_to_page(mv->dst[i]);
+	unsigned long flags = MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND;
+	struct page *dst;
 
-	if (!mv->vma || mv->mapped_elsewhere || !src || !dst)
+	if (!mv->vma || mv->mapped_elsewhere)
 		return false;
-	if (!(mv->src[i] & MIGRATE_PFN_MIGRATE) || (mv->src[i] & MIGRATE_PFN_COMPOUND))
+	if ((mv->src[i] & flags) != (MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE) ||
+	    (mv->dst[i] & (MIGRATE_PFN_VALID | MIGRATE_PFN_COMPOUND)) != MIGRATE_PFN_VALID)
 		return false;
-	return !folio_test_large(page_folio(src)) && !folio_test_large(page_folio(dst));
+	dst = migrate_pfn_to_page(mv->dst[i]);
+	/* A THP's tail entry, or a large destination: the reverse map does those. */
+	return !PageTail(migrate_pfn_to_page(mv->src[i])) && !folio_test_large(page_folio(dst));
 }
 
 /* The pte of @page where @old is the migration entry that stood for it. */
@@ -1143,6 +1146,9 @@ static pte_t migrate_vma_restored_pte(struct vm_area_struct *vma, pte_t old, str
 	pte_t pte;
 
 	if (is_device_private_page(page)) {
+		/* As on RAM, read-protected by userfaultfd means not writable. */
+		if (pte_swp_uffd(old) && userfaultfd_rwp(vma))
+			write = false;
 		pte = migrate_vma_device_private_pte(page, write);
 		if (pte_swp_soft_dirty(old))
 			pte = pte_swp_mksoft_dirty(pte);
@@ -1197,7 +1203,24 @@ static int migrate_vma_restore_pte_entry(pte_t *ptep, unsigned long addr, unsign
 	return 0;
 }
 
+/*
+ * Migration entries of base pages sit in page tables only: a PMD that
+ * maps 2 MiB itself (a THP faulted in after MADV_DONTNEED zapped the
+ * run, another driver's device THP) is left whole, not split to be
+ * walked.
+ */
+static int migrate_vma_restore_pmd_entry(pmd_t *pmdp, unsigned long addr, unsigned long next,
+					 struct mm_walk *walk)
+{
+	pmd_t pmd = pmdp_get_lockless(pmdp);
+
+	if (!pmd_present(pmd) || pmd_leaf(pmd))
+		walk->action = ACTION_CONTINUE;
+	return 0;
+}
+
 static const struct mm_walk_ops migrate_vma_restore_walk_ops = {
+	.pmd_entry = migrate_vma_restore_pmd_entry,
 	.pte_entry = migrate_vma_restore_pte_entry,
 	.walk_lock = PGWALK_RDLOCK,
 };
@@ -1213,9 +1236,11 @@ static void migrate_vma_restore_runs(struct migrate_vma_state *mv)
 {
 	unsigned long i = 0, first;
 
+	if (!mv->vma || mv->mapped_elsewhere)
+		return;
 	while (i < mv->npages) {
 		if (!migrate_vma_restores_in_walk(mv, i)) {
-			i++;
+			i += migrate_vma_entry_pages(mv, i);
 			continue;
 		}
 		for (first = i; i < mv->npages && migrate_vma_restores_in_walk(mv, i); i++)

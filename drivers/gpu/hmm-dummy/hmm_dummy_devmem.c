@@ -354,6 +354,12 @@ unsigned long hmm_dummy_alloc_pages(struct hmm_dummy_device *hdev, struct page *
 {
 	unsigned long nr_backing, got, k;
 
+	/*
+	 * No backing for more pages than are free: a full device would cost
+	 * a batch's worth of system memory for nothing. The backing stands
+	 * for device memory, which no mempolicy of the task places.
+	 */
+	nr = min(nr, hmm_dummy_pages_free(hdev));
 	nr_backing = alloc_backing(pages, nr);
 	got = take_free_pages(hdev, pages, nr_backing);
 	for (k = got; k < nr_backing; k++)

@@ -71,6 +71,9 @@ struct hmm_dummy_migration {
 	u64 mark;
 };
 
+/* @wanted holds indices of the batch. */
+static_assert(HMM_DUMMY_MIGRATE_BATCH - 1 <= U16_MAX);
+
 static unsigned long pages_between(unsigned long start, unsigned long end)
 {
 	return (end - start) >> PAGE_SHIFT;

@@ -1137,6 +1137,48 @@ TEST_F(migrate, pinned_page_stays)
 }
 
 /*
+ * A device with F pages free takes the first F pages of a THP range that
+ * ends at least 37 pages further, in one command: MIGRATE_TO_DEV stops
+ * with ENOENT where the memory ran out and reads back what moved; the
+ * rest stays in RAM, and every page comes back intact, to RAM and to the
+ * free lists. THPs take the free 2 MiB blocks whole and the last ones go
+ * as base pages, so no block is broken up for later tests.
+ */
+TEST_F(migrate, full_device_takes_what_fits)
+{
+	size_t psz = self->psz, huge = SZ_2M / psz, nr_free, n;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_info info;
+	struct hmm_dummy_cmd cmd;
+	struct area a;
+	void *raw, *p;
+
+	memset(&info, 0xa5, sizeof(info));
+	ASSERT_EQ(0, ioctl(self->fd, HMM_DUMMY_INFO, &info));
+	nr_free = info.pages_free;
+	if (nr_free > (256UL << 20) / psz)
+		SKIP(return, "more than 256 MiB of device memory free");
+	n = (nr_free + 37 + huge - 1) / huge * huge;
+	raw = map_anon(n * psz + SZ_2M, MAP_PRIVATE);
+	ASSERT_NE(MAP_FAILED, raw);
+	p = (void *)(((uintptr_t)raw + SZ_2M - 1) & ~(uintptr_t)(SZ_2M - 1));
+	ASSERT_EQ(0, madvise(p, n * psz, MADV_HUGEPAGE));
+	area_init(_metadata, &a, p, n, psz, 41);
+
+	memset(a.buf, 0xa5, a.len);
+	ASSERT_EQ(-ENOENT, to_dev(self->fd, a.p, a.buf, n, &cmd));
+	ASSERT_EQ(nr_free, cmd.cpages);
+	ASSERT_EQ(-1, pat_diff(a.buf, nr_free * psz, 41));
+	ASSERT_EQ(used + (long)nr_free, pages_used(self->fd));
+	ASSERT_EQ(0, to_sys(self->fd, a.p, n, &cmd));
+	ASSERT_EQ(nr_free, cmd.cpages);
+	cpu_is(_metadata, &a, 0, n, 41);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	ASSERT_EQ(0, munmap(raw, n * psz + SZ_2M));
+	free(a.buf);
+}
+
+/*
  * With no device page to be had for pages 3 and 4 of 8, those two stay
  * in RAM and the others move; the read back stops at page 3. Cleared,
  * the injection no longer holds anything back.
