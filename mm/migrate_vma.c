@@ -962,10 +962,39 @@ static bool migrate_vma_move_folio(struct migrate_vma_state *mv, struct folio *s
 
 #ifdef CONFIG_ARCH_HAS_PMD_SOFTLEAVES
 /*
+ * Evicting, the THP's PMD migration entry in one VMA that maps it (after
+ * a fork, the parent's and the child's) becomes one per pte. A VMA the
+ * reverse map names that cannot hold its PMD is skipped. The entry could
+ * have been zapped meanwhile and another THP faulted in at the address:
+ * that one is split too, which costs it its PMD and nothing else.
+ */
+static bool migrate_vma_split_pmd_in(struct folio *folio, struct vm_area_struct *vma,
+				     unsigned long addr, void *arg)
+{
+	if (IS_ALIGNED(addr, PMD_SIZE) && addr >= vma->vm_start &&
+	    vma->vm_end - addr >= PMD_SIZE)
+		split_huge_pmd_address(vma, addr, false);
+	return true;
+}
+
+/* The PMD migration entries of entry i's THP, each split into ptes. */
+static void migrate_vma_split_migration_pmds(struct migrate_vma_state *mv, unsigned long i,
+					     struct folio *folio)
+{
+	struct rmap_walk_control rwc = { .rmap_one = migrate_vma_split_pmd_in };
+
+	if (mv->vma) {
+		split_huge_pmd_address(mv->vma, mv->start + (i << PAGE_SHIFT), false);
+		return;
+	}
+	/* The anon_vma the unmap phase holds keeps the reverse map walkable. */
+	rmap_walk(folio, &rwc);
+}
+
+/*
  * Split an unmapped THP taken whole, so that its pages move one by one:
- * the PMD migration entry becomes one per pte, and each page a locked
- * folio of its own holding the reference the core held on the THP. Only
- * migrate_vma() can, as the one PMD is in its VMA; an evicted THP stays.
+ * the PMD migration entries become one per pte, and each page a locked
+ * folio of its own holding the reference the core held on the THP.
  */
 static bool migrate_vma_split_unmapped(struct migrate_vma_state *mv, unsigned long i)
 {
@@ -973,9 +1002,7 @@ static bool migrate_vma_split_unmapped(struct migrate_vma_state *mv, unsigned lo
 	bool fault = folio == mv->fault_folio;
 	int ret;
 
-	if (!mv->vma)
-		return false;
-	split_huge_pmd_address(mv->vma, mv->start + (i << PAGE_SHIFT), false);
+	migrate_vma_split_migration_pmds(mv, i, folio);
 	/*
 	 * The split allows one reference besides the expected ones. The
 	 * fault's stays with the head page, whose folio the fault unlocks.
@@ -1543,9 +1570,10 @@ static void migrate_vma_evict_collect(struct migrate_vma_state *mv, unsigned lon
  * are mapped, on unload say: the pages are found through the reverse map
  * and every mapping of each is moved. Free pages are skipped. A device THP
  * mapped by PMDs is taken whole when its pages are given in order from
- * its head, and then moves whole (to a destination of its size) or stays:
- * with no VMA there is no one PMD to split. Any other large folio is
- * split first, and its pages move one by one. The
+ * its head, and then moves whole (to a destination of its size), or as
+ * base pages when @ops->alloc_and_copy() gives destinations for its pages
+ * one by one: its PMD is then split in every VMA that maps it. Any other
+ * large folio is split first, and its pages move one by one. The
  * callbacks are called with a NULL VMA and a range from 0 to
  * @npages * PAGE_SIZE, so that they find the number of entries as usual.
  *

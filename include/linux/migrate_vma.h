@@ -92,9 +92,9 @@ enum migrate_vma_phase {
  * flags. The callback chooses: a destination of the same order in the
  * head entry, with MIGRATE_PFN_COMPOUND too (and the tail entries left
  * 0), moves it whole, behind one PMD again; base pages in the entries
- * split it once it is unmapped, and the pages move one by one (only in
- * migrate_vma() and migrate_vma_fault(): an evicted THP moves whole or
- * stays); no destination at all leaves it whole where it was. A THP that
+ * split it once it is unmapped, and the pages move one by one (evicting,
+ * its PMD is split in every VMA that maps it); no destination at all
+ * leaves it whole where it was. A THP that
  * is mapped anywhere else too, or only partly covered by the range, is
  * split during collect and its pages are entries of their own. Either
  * way each entry stands for one base page.

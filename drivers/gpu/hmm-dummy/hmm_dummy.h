@@ -80,11 +80,18 @@ struct hmm_dummy_injection {
  *	physical addresses, taken from the free part of iomem
  * @hdev: the device owning the chunk
  * @link: entry in &hmm_dummy_device.chunks
+ * @first_block_pfn: the first pfn of the chunk that starts a 2 MiB block
+ * @nr_blocks: how many whole blocks the chunk has from there
+ * @block_free: for each block, how many of its pages are on the free list
+ *	of base pages, under &hmm_dummy_device.free_lock
  */
 struct hmm_dummy_chunk {
 	struct dev_pagemap pagemap;
 	struct hmm_dummy_device *hdev;
 	struct list_head link;
+	unsigned long first_block_pfn;
+	unsigned long nr_blocks;
+	u16 *block_free;
 };
 
 /**
@@ -102,6 +109,8 @@ struct hmm_dummy_chunk {
  *	through their head page's zone_device_data
  * @nr_free_blocks: length of @free_blocks
  * @nr_free: free device pages, on both lists
+ * @nr_mergeable: blocks whose pages are all on @free_pages, which a device
+ *	THP that finds @free_blocks empty makes a free block again
  * @pages_total: device pages in all of @chunks, written under both locks
  * @mirrors: open files whose mirror is registered
  * @releases: release() calls seen by this device's mirrors
@@ -124,6 +133,7 @@ struct hmm_dummy_device {
 	struct page *free_blocks;
 	unsigned long nr_free_blocks;
 	unsigned long nr_free;
+	unsigned long nr_mergeable;
 	unsigned long pages_total;
 
 	atomic_long_t mirrors;
@@ -182,7 +192,7 @@ unsigned long hmm_dummy_alloc_pages(struct hmm_dummy_device *hdev, struct page *
 				    unsigned long nr);
 struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev);
 struct page *hmm_dummy_page_data(struct page *page);
-unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev);
+unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev, struct hmm_dummy_file *hfile);
 
 /* hmm_dummy_mirror.c: the mirror and its device page table */
 struct hmm_dummy_file *hmm_dummy_file_open(struct hmm_dummy_device *hdev);
@@ -213,8 +223,8 @@ long hmm_dummy_exclusive_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 
 /* hmm_dummy_migrate.c: moving pages to and from device memory */
 vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf);
-unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long pfn,
-				    unsigned long npages);
+unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, struct hmm_dummy_file *hfile,
+				    unsigned long pfn, unsigned long npages);
 void hmm_dummy_inject_clear(struct hmm_dummy_file *hfile);
 long hmm_dummy_migrate_ioctl(struct hmm_dummy_file *hfile, unsigned int cmd,
 			     void __user *uarg);

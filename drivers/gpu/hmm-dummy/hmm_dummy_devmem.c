@@ -17,7 +17,10 @@
  *
  * Two free lists: whole free blocks of 2 MiB (PMD_ORDER), which device
  * THPs are made of, and base pages. A base page is taken from a block
- * only when no free base page is left; freed pages do not merge back.
+ * only when no free base page is left. Each block counts its pages on the
+ * base list; once all 512 are there again, the next device THP that finds
+ * no free block makes them one, so that base pages coming and going do
+ * not use up the blocks for good.
  */
 #include <linux/delay.h>
 #include <linux/ioport.h>
@@ -49,12 +52,48 @@ static bool folio_backing_whole(struct folio *folio)
 	return (unsigned long)folio->page.zone_device_data & BACKING_WHOLE;
 }
 
+/* Marks a block being made whole again; the low bits count what is left. */
+#define BLOCK_MERGING	0x8000
+
+/* The free count of the block @page is in, NULL for a page outside blocks. */
+static u16 *block_free_count(struct page *page)
+{
+	struct hmm_dummy_chunk *chunk = page_to_chunk(page);
+	unsigned long pfn = page_to_pfn(page), block;
+
+	if (pfn < chunk->first_block_pfn)
+		return NULL;
+	block = (pfn - chunk->first_block_pfn) / HMM_DUMMY_BLOCK_PAGES;
+	return block < chunk->nr_blocks ? &chunk->block_free[block] : NULL;
+}
+
 static void push_free_page(struct hmm_dummy_device *hdev, struct page *page)
 {
+	u16 *count = block_free_count(page);
+
 	lockdep_assert_held(&hdev->free_lock);
 	page->zone_device_data = hdev->free_pages;
 	hdev->free_pages = page;
 	hdev->nr_free++;
+	if (count && ++*count == HMM_DUMMY_BLOCK_PAGES)
+		hdev->nr_mergeable++;
+}
+
+/* Take the first free base page off its list, NULL when there is none. */
+static struct page *pop_free_page(struct hmm_dummy_device *hdev)
+{
+	struct page *page = hdev->free_pages;
+	u16 *count;
+
+	lockdep_assert_held(&hdev->free_lock);
+	if (!page)
+		return NULL;
+	hdev->free_pages = page->zone_device_data;
+	hdev->nr_free--;
+	count = block_free_count(page);
+	if (count && (*count)-- == HMM_DUMMY_BLOCK_PAGES)
+		hdev->nr_mergeable--;
+	return page;
 }
 
 static void push_free_block(struct hmm_dummy_device *hdev, struct page *head)
@@ -87,6 +126,40 @@ static void break_free_block(struct hmm_dummy_device *hdev)
 
 	for (i = 0; head && i < HMM_DUMMY_BLOCK_PAGES; i++)
 		push_free_page(hdev, head + i);
+}
+
+/*
+ * Every block whose 512 pages are all free base pages leaves the base
+ * list and becomes a free block again: one walk of the list, under the
+ * lock, done only when a device THP finds no free block and there is
+ * such a block to make.
+ */
+static void merge_free_blocks(struct hmm_dummy_device *hdev)
+{
+	struct page **link = &hdev->free_pages, *page;
+	u16 *count;
+
+	lockdep_assert_held(&hdev->free_lock);
+	if (!hdev->nr_mergeable)
+		return;
+	while ((page = *link)) {
+		count = block_free_count(page);
+		if (!count || !(*count == HMM_DUMMY_BLOCK_PAGES || (*count & BLOCK_MERGING))) {
+			link = (struct page **)&page->zone_device_data;
+			continue;
+		}
+		if (*count == HMM_DUMMY_BLOCK_PAGES)
+			*count = BLOCK_MERGING | HMM_DUMMY_BLOCK_PAGES;
+		*link = page->zone_device_data;
+		hdev->nr_free--;
+		if (--*count != BLOCK_MERGING)
+			continue;
+		/* The block's last page has left the list: a block again. */
+		*count = 0;
+		hdev->nr_mergeable--;
+		push_free_block(hdev, pfn_to_page(ALIGN_DOWN(page_to_pfn(page),
+							     HMM_DUMMY_BLOCK_PAGES)));
+	}
 }
 
 /*
@@ -159,6 +232,18 @@ static void free_chunk_pages(struct hmm_dummy_chunk *chunk)
 	spin_unlock_irq(&hdev->free_lock);
 }
 
+/* The whole 2 MiB blocks of the chunk at @res, and their free counts. */
+static int chunk_init_blocks(struct hmm_dummy_chunk *chunk, const struct resource *res)
+{
+	unsigned long end = PHYS_PFN(res->end + 1);
+
+	chunk->first_block_pfn = ALIGN(PHYS_PFN(res->start), HMM_DUMMY_BLOCK_PAGES);
+	if (end > chunk->first_block_pfn)
+		chunk->nr_blocks = (end - chunk->first_block_pfn) / HMM_DUMMY_BLOCK_PAGES;
+	chunk->block_free = kcalloc(chunk->nr_blocks, sizeof(*chunk->block_free), GFP_KERNEL);
+	return chunk->block_free ? 0 : -ENOMEM;
+}
+
 /**
  * hmm_dummy_add_chunk() - register one more chunk of device memory
  * @hdev: the device to grow
@@ -188,6 +273,9 @@ int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev)
 		goto err_free_chunk;
 	}
 
+	ret = chunk_init_blocks(chunk, res);
+	if (ret)
+		goto err_release_region;
 	chunk->hdev = hdev;
 	chunk->pagemap.type = MEMORY_DEVICE_PRIVATE;
 	chunk->pagemap.range.start = res->start;
@@ -211,6 +299,7 @@ int hmm_dummy_add_chunk(struct hmm_dummy_device *hdev)
 	return 0;
 
 err_release_region:
+	kfree(chunk->block_free);
 	release_mem_region(res->start, resource_size(res));
 err_free_chunk:
 	kfree(chunk);
@@ -220,18 +309,20 @@ err_free_chunk:
 /**
  * hmm_dummy_evict_all() - bring every device page in use back to RAM
  * @hdev: the device
+ * @hfile: the file that asked (RELEASE), whose FAIL_ALLOC flag counts;
+ *	NULL on unload
  *
  * Context: Process context, may sleep.
  * Return: the number of pages moved.
  */
-unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev)
+unsigned long hmm_dummy_evict_all(struct hmm_dummy_device *hdev, struct hmm_dummy_file *hfile)
 {
 	struct hmm_dummy_chunk *chunk;
 	unsigned long moved = 0;
 
 	mutex_lock(&hdev->chunks_lock);
 	list_for_each_entry(chunk, &hdev->chunks, link)
-		moved += hmm_dummy_evict_range(hdev, PHYS_PFN(chunk->pagemap.range.start),
+		moved += hmm_dummy_evict_range(hdev, hfile, PHYS_PFN(chunk->pagemap.range.start),
 					       range_len(&chunk->pagemap.range) >> PAGE_SHIFT);
 	mutex_unlock(&hdev->chunks_lock);
 	return moved;
@@ -247,7 +338,7 @@ static void evict_before_removal(struct hmm_dummy_device *hdev)
 	unsigned int tries = 0;
 
 	while (hmm_dummy_pages_used(hdev)) {
-		hmm_dummy_evict_all(hdev);
+		hmm_dummy_evict_all(hdev, NULL);
 		if (!hmm_dummy_pages_used(hdev))
 			break;
 		if (++tries == HMM_DUMMY_EVICT_WARN_TRIES)
@@ -279,6 +370,7 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 		memunmap_pages(&chunk->pagemap);
 		release_mem_region(range->start, range_len(range));
 		list_del(&chunk->link);
+		kfree(chunk->block_free);
 		kfree(chunk);
 	}
 	hdev->nr_chunks = 0;
@@ -288,6 +380,7 @@ void hmm_dummy_remove_chunks(struct hmm_dummy_device *hdev)
 	hdev->free_blocks = NULL;
 	hdev->nr_free_blocks = 0;
 	hdev->nr_free = 0;
+	hdev->nr_mergeable = 0;
 	hdev->pages_total = 0;
 	spin_unlock_irq(&hdev->free_lock);
 	mutex_unlock(&hdev->chunks_lock);
@@ -321,11 +414,9 @@ static unsigned long take_free_pages(struct hmm_dummy_device *hdev, struct page 
 	for (got = 0; got < nr; got++) {
 		if (!hdev->free_pages)
 			break_free_block(hdev);
-		page = hdev->free_pages;
+		page = pop_free_page(hdev);
 		if (!page)
 			break;
-		hdev->free_pages = page->zone_device_data;
-		hdev->nr_free--;
 		page->zone_device_data = pages[got];
 		pages[got] = page;
 	}
@@ -391,6 +482,8 @@ struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev)
 		return NULL;
 
 	spin_lock_irq(&hdev->free_lock);
+	if (!hdev->free_blocks)
+		merge_free_blocks(hdev);
 	page = pop_free_block(hdev);
 	spin_unlock_irq(&hdev->free_lock);
 	if (!page) {

@@ -38,8 +38,8 @@
 /**
  * struct hmm_dummy_migration - one batch of a migration
  * @hdev: the device whose memory the pages move to or from
- * @hfile: the file whose command it is, for its FAIL_ALLOC flag; NULL for
- *	a CPU fault or an eviction
+ * @hfile: the file whose command it is (RELEASE too), for its FAIL_ALLOC
+ *	flag; NULL for a CPU fault or an eviction on unload
  * @mm: the address space, to match injected faults; NULL when evicting
  * @fault: the CPU fault being served, which cannot leave a page behind;
  *	NULL for any other migration
@@ -326,15 +326,11 @@ static unsigned long to_system_huge(struct hmm_dummy_migration *m, struct vm_are
 	/* Advised against THPs since it went to the device: base pages. */
 	if (vma && (vma->vm_flags & VM_NOHUGEPAGE))
 		return 0;
-	/*
-	 * No reclaim for it in a process's migration: base pages are the
-	 * fallback. An evicted THP has none (it moves whole or stays), so
-	 * eviction compacts for one.
-	 */
+	/* No reclaim for it: base pages are the fallback, evicting too. */
 	if (vma)
 		folio = vma_alloc_folio(GFP_TRANSHUGE_LIGHT, PMD_ORDER, vma, addr);
 	else
-		folio = folio_alloc(GFP_TRANSHUGE, PMD_ORDER);
+		folio = folio_alloc(GFP_TRANSHUGE_LIGHT, PMD_ORDER);
 	if (!folio)
 		return 0;
 	folio_lock(folio);
@@ -478,14 +474,15 @@ vm_fault_t hmm_dummy_migrate_to_ram(struct vm_fault *vmf)
 /**
  * hmm_dummy_evict_range() - move the pages in use of a pfn range to RAM
  * @hdev: the device owning the range
+ * @hfile: the file that asked, for its FAIL_ALLOC flag; NULL on unload
  * @pfn: first pfn
  * @npages: number of pfns
  *
  * Context: Process context, may sleep; no mmap lock needed.
  * Return: the number of pages moved.
  */
-unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long pfn,
-				    unsigned long npages)
+unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, struct hmm_dummy_file *hfile,
+				    unsigned long pfn, unsigned long npages)
 {
 	struct hmm_dummy_migration *m;
 	unsigned long i, moved = 0;
@@ -496,6 +493,7 @@ unsigned long hmm_dummy_evict_range(struct hmm_dummy_device *hdev, unsigned long
 		return 0;
 	for (; npages; pfn += HMM_DUMMY_MIGRATE_BATCH) {
 		migration_init(m, hdev, NULL);
+		m->hfile = hfile;
 		for (i = 0; i < HMM_DUMMY_MIGRATE_BATCH; i++)
 			m->src[i] = i < npages ? migrate_pfn(pfn + i) : 0;
 		npages -= min_t(unsigned long, npages, HMM_DUMMY_MIGRATE_BATCH);
@@ -664,7 +662,7 @@ out:
 /* RELEASE: every page of the device's memory goes back to RAM. */
 static int cmd_release(struct hmm_dummy_file *hfile, struct hmm_dummy_cmd *cmd)
 {
-	cmd->cpages = hmm_dummy_evict_all(hfile->hdev);
+	cmd->cpages = hmm_dummy_evict_all(hfile->hdev, hfile);
 	return 0;
 }
 

@@ -95,9 +95,10 @@
  *   Set the file's flags to ``npages`` (the other fields are ignored); an
  *   unknown bit gives ``-EINVAL``. ``HMM_DUMMY_FLAG_FAIL_ALLOC`` makes the
  *   next allocation of a THP destination by the file's migration commands
- *   fail once, in either direction, so that the THP moves as base pages,
- *   every page moved and its data intact; that allocation clears the flag.
- *   A CPU fault or an eviction belongs to no file and does not see it.
+ *   (``HMM_DUMMY_RELEASE`` included) fail once, in either direction, so
+ *   that the THP moves as base pages, every page moved and its data
+ *   intact; that allocation clears the flag. A CPU fault or the eviction
+ *   on unload belongs to no file and does not see it.
  *
  * ``HMM_DUMMY_READ_UNLOCKED`` (``0x09``)
  *   ``HMM_DUMMY_READ`` whose faults may drop the mmap lock to wait: a

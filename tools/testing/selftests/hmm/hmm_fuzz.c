@@ -11,7 +11,9 @@
  * itself in device memory, read-only memory or half in a guard page.
  * Between the calls it remaps, mprotects, madvises and touches the pages
  * it works on, reopens the files and forks children whose calls on the
- * inherited files must fail with EPERM.
+ * inherited files must fail with EPERM. Some calls aim at two THPs:
+ * whole, straddling both, or running into the guard page after them,
+ * while they are zapped in part or whole and faulted back.
  *
  * Each result is checked twice: the errno must be one the documentation
  * gives for that command, and it must be the one a model of the test's
@@ -48,7 +50,9 @@
 #define ARENA_PAGES		96	/* pages the loop maps, remaps and fuzzes */
 #define GUARD_PAGES		8	/* PROT_NONE on each side of the arena */
 #define WIN_PAGES		(ARENA_PAGES + 2 * GUARD_PAGES)
-#define SCRATCH_PAGES		320	/* room for the ptr buffers */
+#define SCRATCH_PAGES		1040	/* room for the ptr buffers */
+#define THP_PAGES		(SZ_2M / PAGE)
+#define THP_REGION_PAGES	(2 * THP_PAGES)	/* two THPs, then a guard page */
 #define RO_PAGES		2	/* read-only pages for hostile buffers */
 #define NFILES			4	/* files the loop opens, two per device */
 #define ORPHAN			NFILES	/* slot of a file whose opener is gone */
@@ -175,6 +179,7 @@ static bool no_fork;		/* --no-fork: no children during the loop */
 static char *base;		/* the modelled window: guard, arena, guard */
 static char *arena;
 static char *scratch;		/* SCRATCH_PAGES, then a guard page */
+static char *thp_region;	/* THP_REGION_PAGES for THPs, always read-write */
 static char *ro;		/* RO_PAGES read-only, then a guard page */
 static struct page_model model[WIN_PAGES];
 static struct inj_model inj[2];
@@ -320,6 +325,54 @@ static bool poisoned_now(long w)
 
 /* ---- the address space the loop works on ---- */
 
+/*
+ * Two 2 MiB aligned THPs, advised and faulted in, then a PROT_NONE page:
+ * commands aim at them whole, straddling the two, or running into the
+ * guard. Only zaps and touches change them, so every page stays
+ * read-write and the outcome is always decidable.
+ */
+static int setup_thp_region(void)
+{
+	size_t len = THP_REGION_PAGES * PAGE;
+	char *raw;
+
+	raw = mmap(NULL, len + SZ_2M + PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return -1;
+	thp_region = (char *)(((uintptr_t)raw + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (mprotect(thp_region + len, PAGE, PROT_NONE))
+		return -1;
+	madvise(thp_region, len, MADV_HUGEPAGE);
+	memset(thp_region, 0x3c, len);
+	return 0;
+}
+
+static bool in_thp_region(__u64 addr)
+{
+	return addr >= (uintptr_t)thp_region &&
+	       addr < (uintptr_t)thp_region + THP_REGION_PAGES * PAGE;
+}
+
+/* A zap of part or all of a THP, or a CPU write that faults one back. */
+static void op_thp_mm(void)
+{
+	long first = below(THP_REGION_PAGES), n = 1 + below(THP_PAGES);
+
+	if (below(3)) {
+		thp_region[first * PAGE + below(PAGE)] = (char)rnd();
+		count(&sh->cpu_touches, 1);
+		return;
+	}
+	if (below(2)) {
+		first &= ~(THP_PAGES - 1);
+		n = THP_PAGES;
+	}
+	if (first + n > THP_REGION_PAGES)
+		n = THP_REGION_PAGES - first;
+	madvise(thp_region + first * PAGE, n * PAGE, MADV_DONTNEED);
+}
+
 static int setup_memory(void)
 {
 	long i;
@@ -338,6 +391,8 @@ static int setup_memory(void)
 	/* Keep THP out: the loop wants many small VMAs, not one huge page. */
 	madvise(arena, ARENA_PAGES * PAGE, MADV_NOHUGEPAGE);
 	memset(ro, 0x5a, RO_PAGES * PAGE);
+	if (setup_thp_region())
+		return -1;
 	if (mprotect(scratch + SCRATCH_PAGES * PAGE, PAGE, PROT_NONE) ||
 	    mprotect(ro, RO_PAGES * PAGE, PROT_READ) ||
 	    mprotect(ro + RO_PAGES * PAGE, PAGE, PROT_NONE))
@@ -504,6 +559,13 @@ static __u64 pick_addr(bool for_write, bool for_inject)
 	unsigned int r = below(100);
 
 	/*
+	 * The THPs: whole, from inside the first into the second, or from
+	 * inside the second into the guard page after it.
+	 */
+	if (r < 10 && !for_inject)
+		return (uintptr_t)thp_region + (below(2) ? below(2) * THP_PAGES :
+						below(THP_REGION_PAGES)) * PAGE;
+	/*
 	 * Just below and above the window is someone else's memory: only
 	 * read there, a write would corrupt the test.
 	 */
@@ -537,6 +599,24 @@ static __u64 pick_addr(bool for_write, bool for_inject)
 	if (r < 99)
 		return ((uintptr_t)pick_addr) & ~(PAGE - 1);
 	return ((uintptr_t)sh) & ~(PAGE - 1);
+}
+
+/* A length for a command at @addr in the THP region: THP sized, mostly. */
+static __u64 pick_thp_npages(__u64 addr)
+{
+	__u64 left = THP_REGION_PAGES - (addr - (uintptr_t)thp_region) / PAGE;
+
+	switch (below(5)) {
+	case 0:
+		return THP_PAGES;
+	case 1:
+		return left;
+	case 2:
+		return left + 1 + below(4);	/* into the guard page */
+	case 3:
+		return THP_PAGES - 4 + below(9);
+	}
+	return 1 + below(left);
 }
 
 static __u64 pick_npages(void)
@@ -744,11 +824,19 @@ static unsigned long long predict_range(int k, const struct hmm_dummy_cmd *c, bo
 	__u64 end = c->addr + c->npages * PAGE;
 	bool rw = k == K_READ || k == K_WRITE, mig = k == K_TO_DEV || k == K_TO_SYS;
 	__u64 lo = (uintptr_t)base, hi = lo + WIN_PAGES * PAGE;
-	bool poison;
-	int bad;
+	__u64 thp_end = (uintptr_t)thp_region + THP_REGION_PAGES * PAGE;
+	bool poison = false, known = false;
+	int bad = 0;
 
 	if (c->addr >= lo && end <= hi) {
 		bad = first_bad((c->addr - lo) / PAGE, c->npages, k == K_WRITE, &poison);
+		known = true;
+	} else if (in_thp_region(c->addr) && end <= thp_end + 8 * PAGE) {
+		/* Read-write up to the guard page, which stops any command. */
+		bad = end > thp_end ? -EFAULT : 0;
+		known = true;
+	}
+	if (known) {
 		if (mig && bad)
 			return B(EINVAL);
 		if (k == K_TO_SYS)
@@ -943,7 +1031,8 @@ static void fill_arg(int k, union arg *a, bool *ptr_ok)
 	switch (k) {
 	case K_READ: case K_WRITE: case K_TO_DEV: case K_TO_SYS: case K_SNAPSHOT:
 		c->addr = pick_addr(k == K_WRITE, false);
-		c->npages = pick_npages();
+		c->npages = in_thp_region(c->addr) && below(4) ? pick_thp_npages(c->addr) :
+			    pick_npages();
 		/* A SNAPSHOT of 1 GiB walks it all: keep that rare, it is slow. */
 		if (k == K_SNAPSHOT && c->npages > 4096 && c->npages <= HMM_DUMMY_MAX_PAGES &&
 		    below(8))
@@ -1234,8 +1323,10 @@ static void fuzz_steps(unsigned long ncalls, bool may_fork)
 		n = 1 + below(ARENA_PAGES - first < 8 ? ARENA_PAGES - first : 8);
 		if (r < 900) {
 			fuzz_call();
-		} else if (r < 930) {
+		} else if (r < 920) {
 			op_touch(first);
+		} else if (r < 930) {
+			op_thp_mm();
 		} else if (r < 945) {
 			op_madvise(first, n);
 		} else if (r < 960) {

@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <sys/mount.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -680,6 +681,55 @@ TEST_F(migrate, thp_release_whole_and_partly_unmapped)
 	free(a.buf);
 }
 
+/*
+ * RELEASE with no system THP to be had (FAIL_ALLOC): the device THP comes
+ * back as 512 base pages, not left on the device for a later try.
+ */
+TEST_F(migrate, thp_release_without_system_thp_moves_base_pages)
+{
+	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_cmd cmd;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 18);
+	if (why)
+		SKIP(return, "%s", why);
+	to_dev_ok(_metadata, self->fd, &a, 0, n, 18);
+	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW | HMM_DUMMY_PROT_PMD);
+	ASSERT_EQ(0, set_fail_alloc(self->fd, true));
+	ASSERT_EQ(0, dummy_cmd(self->fd, HMM_DUMMY_RELEASE, 0, NULL, 0, &cmd));
+	ASSERT_EQ(n, cmd.cpages);
+	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW);
+	cpu_is(_metadata, &a, 0, n, 18);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/*
+ * MIGRATE_TO_DEV of half a THP: the THP is split, that half moves as base
+ * pages and the other half stays in RAM, no longer behind a PMD.
+ */
+TEST_F(migrate, thp_half_range_splits_it)
+{
+	size_t n = SZ_2M / self->psz;
+	const char *why;
+	struct area a;
+	void *raw;
+
+	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 25);
+	if (why)
+		SKIP(return, "%s", why);
+	to_dev_ok(_metadata, self->fd, &a, n / 4, n / 2, 25);
+	snap_split(_metadata, self->fd, &a, n / 4, n / 2, DEV_RW, SYS_RW);
+	cpu_is(_metadata, &a, 0, n, 25);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
 /* Advised against THPs while on the device, a THP comes back as base pages. */
 TEST_F(migrate, thp_nohugepage_comes_back_as_base_pages)
 {
@@ -925,6 +975,56 @@ TEST_F(migrate, fork_cow)
 	area_free(_metadata, &a);
 }
 
+/*
+ * RELEASE of a device THP a child shares after fork, whole and then with
+ * no system THP to be had: both processes map it again, read-only, and
+ * read their data; then each writes its own copy.
+ */
+TEST_F(migrate, thp_release_shared_with_child)
+{
+	size_t n = SZ_2M / self->psz;
+	long used = pages_used(self->fd);
+	static const unsigned char back[2] = { HMM_DUMMY_PROT_READ | HMM_DUMMY_PROT_PMD,
+					       HMM_DUMMY_PROT_READ };
+	struct hmm_dummy_cmd cmd;
+	unsigned int round, seed;
+	const char *why;
+	struct area a;
+	int go[2];
+	pid_t pid;
+	void *raw;
+
+	for (round = 0; round < 2; round++) {
+		seed = 19 + 3 * round;
+		why = thp_area(_metadata, self->fd, &a, &raw, self->psz, seed);
+		if (why)
+			SKIP(return, "%s", why);
+		to_dev_ok(_metadata, self->fd, &a, 0, n, seed);
+		ASSERT_EQ(0, pipe(go));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			close(go[1]);
+			_exit(cow_child(a.p, a.len, seed, go[0]));
+		}
+		close(go[0]);
+		snap_is(_metadata, self->fd, &a, 0, n, DEV_RO | HMM_DUMMY_PROT_PMD);
+		ASSERT_EQ(0, set_fail_alloc(self->fd, round));
+		ASSERT_EQ(0, dummy_cmd(self->fd, HMM_DUMMY_RELEASE, 0, NULL, 0, &cmd));
+		ASSERT_EQ(n, cmd.cpages);
+		snap_is(_metadata, self->fd, &a, 0, n, back[round]);
+		ASSERT_EQ(1, write(go[1], "g", 1));
+		ASSERT_EQ(0, wait_child(pid));
+		close(go[1]);
+		cpu_is(_metadata, &a, 0, n, seed);
+		pat_fill(a.p, a.len, seed + 1);
+		cpu_is(_metadata, &a, 0, n, seed + 1);
+		ASSERT_EQ(used, wait_pages_used(self->fd, used));
+		ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+		free(a.buf);
+	}
+}
+
 /* munmap of device pages gives their device memory back, part by part. */
 TEST_F(migrate, munmap_frees_device_memory)
 {
@@ -1087,6 +1187,36 @@ static int gup_test_open(void)
 }
 
 /*
+ * process_vm_readv() and process_vm_writev() reach device pages through
+ * GUP, which faults them back to RAM: they read what was written, and
+ * what they write is what the CPU reads afterwards.
+ */
+TEST_F(migrate, process_vm_rw_of_device_pages)
+{
+	struct iovec local, remote;
+	struct area a;
+	ssize_t got;
+
+	area_new(_metadata, &a, NPAGES, self->psz, 28);
+	to_dev_ok(_metadata, self->fd, &a, 0, NPAGES, 28);
+	local = (struct iovec){ .iov_base = a.buf, .iov_len = a.len };
+	remote = (struct iovec){ .iov_base = a.p, .iov_len = a.len };
+	memset(a.buf, 0xa5, a.len);
+	got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	ASSERT_EQ((ssize_t)a.len, got) TH_LOG("process_vm_readv: %s (CONFIG_CROSS_MEMORY_ATTACH?)",
+					      strerror(errno));
+	ASSERT_EQ(-1, pat_diff(a.buf, a.len, 28));
+	snap_is(_metadata, self->fd, &a, 0, NPAGES, SYS_RW);
+
+	to_dev_ok(_metadata, self->fd, &a, 0, NPAGES, 28);
+	pat_fill(a.buf, a.len, 29);
+	ASSERT_EQ((ssize_t)a.len, process_vm_writev(getpid(), &local, 1, &remote, 1, 0));
+	snap_is(_metadata, self->fd, &a, 0, NPAGES, SYS_RW);
+	cpu_is(_metadata, &a, 0, NPAGES, 29);
+	area_free(_metadata, &a);
+}
+
+/*
  * A long-term pinned page cannot move: it stays in RAM, still the very
  * page the CPU maps, while the pages before it go to the device; the
  * read back stops at it. Unpinned, it moves like any other.
@@ -1134,6 +1264,61 @@ TEST_F(migrate, pinned_page_stays)
 	ASSERT_EQ(-1, pat_diff(last, psz, 22));
 	close(gfd);
 	area_free(_metadata, &a);
+}
+
+/*
+ * A THP with one page long-term pinned: whether it stays whole or splits,
+ * the result says what moved (the read back ends with -ENOENT at the
+ * first page SNAPSHOT does not find on the device), the pinned page stays
+ * the very page the CPU maps, and no byte changes.
+ */
+TEST_F(migrate, thp_with_pinned_page)
+{
+	struct pin_longterm_test pin = {
+		.size = self->psz,
+		.flags = PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+	};
+	size_t psz = self->psz, n = SZ_2M / psz, i;
+	struct hmm_dummy_cmd cmd;
+	unsigned char *snap;
+	const char *why;
+	struct area a;
+	int gfd;
+	__u64 out;
+	void *raw;
+
+	gfd = gup_test_open();
+	if (gfd < 0)
+		SKIP(return, "no %s (CONFIG_GUP_TEST, debugfs)", GUP_TEST_PATH);
+	why = thp_area(_metadata, self->fd, &a, &raw, psz, 26);
+	if (why)
+		SKIP(return, "%s", why);
+	pin.addr = (uintptr_t)(a.p + n / 2 * psz);
+	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_START, &pin));
+
+	memset(a.buf, 0xa5, a.len);
+	ASSERT_EQ(-ENOENT, to_dev(self->fd, a.p, a.buf, n, &cmd));
+	ASSERT_GE(n / 2, cmd.cpages);
+	ASSERT_EQ(-1, pat_diff(a.buf, cmd.cpages * psz, 26));
+	snap = malloc(n);
+	ASSERT_NE(NULL, snap);
+	ASSERT_EQ(0, dev_snap(self->fd, a.p, snap, n, NULL));
+	for (i = 0; i < n && (snap[i] & HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL); i++)
+		;
+	ASSERT_EQ(cmd.cpages, i) TH_LOG("read back %llu pages, the first %zu are on the device",
+					cmd.cpages, i);
+	ASSERT_EQ(0, snap[n / 2] & HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL);
+	free(snap);
+	cpu_is(_metadata, &a, 0, n, 26);
+
+	pat_fill(a.p + n / 2 * psz, psz, 27);
+	out = (uintptr_t)a.buf;
+	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_READ, &out));
+	ASSERT_EQ(-1, pat_diff(a.buf, psz, 27));
+	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_STOP));
+	close(gfd);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
 }
 
 /*

@@ -8,9 +8,11 @@
  * reference model of every page: the bytes it holds and where it lives
  * (system memory, device 0, device 1, nowhere). The pages mix every state
  * the model knows: never touched, zero page, written, PMD-mapped THP,
- * read-only, PROT_NONE, MADV_FREE'd, swapped out, in device memory,
- * copy-on-write shared with a child, mlocked, GUP-pinned, poisoned and
- * held by a device for exclusive access.
+ * THP moved whole to a device (one device-private PMD), read-only,
+ * PROT_NONE, MADV_FREE'd, swapped out, in device memory, copy-on-write
+ * shared with a child, mlocked, GUP-pinned, poisoned and held by a
+ * device for exclusive access. A quarter of the operations on the THP
+ * region take it whole.
  *
  * The model only asks what the ABI promises. Where the outcome may
  * legitimately go either way (a migration cut short at a batch boundary,
@@ -205,13 +207,14 @@ struct op {
 enum {
 	CV_THP, CV_SWAPPED, CV_MOVED, CV_BACK, CV_POISONED, CV_PINNED_STAYED,
 	CV_MLOCKED_MOVED, CV_LAZY_ZEROED, CV_FORKS, CV_REMAPS, CV_ENOENT,
-	CV_KHUGEPAGED, CV_HOPS, CV_EXCL, CV_EXCL_KEPT, CV_EXCL_READ, NR_CV
+	CV_KHUGEPAGED, CV_HOPS, CV_EXCL, CV_EXCL_KEPT, CV_EXCL_READ, CV_DEV_THP, NR_CV
 };
 
 static const char * const cv_names[NR_CV] = {
 	"thp", "swapped", "moved", "back", "poisoned", "pin-stayed",
 	"mlock-moved", "lazy-zeroed", "forks", "mremaps", "cut-short",
 	"thp-dev-back", "cpu-hops", "exclusive", "excl-kept", "excl-read",
+	"dev-thp",
 };
 
 /* What a seed's process tells the parent. */
@@ -629,6 +632,12 @@ static int check_snap(int ri, unsigned int i, unsigned char s0, unsigned char s1
 		if (s[!d] != HMM_DUMMY_PROT_NONE)
 			return fail("snapshot", "r%d page %u on dev%d, dev%d sees 0x%02x",
 				    ri, i, d, !d, s[!d]);
+		/* A device THP, behind one device-private PMD. */
+		if ((s[d] & HMM_DUMMY_PROT_PMD) && !W.reg[ri].thp)
+			return fail("snapshot", "r%d page %u: device THP outside the THP region",
+				    ri, i);
+		if (s[d] & HMM_DUMMY_PROT_PMD)
+			W.cover[CV_DEV_THP]++;
 	}
 	/*
 	 * khugepaged swaps in what it collapses, device pages included: in
@@ -2156,6 +2165,16 @@ static void draw_op(struct gen *g, struct op *o)
 	o->arg = rnd_below(256);
 	o->sub_first = rnd_below(65536);
 	o->sub_n = rnd_below(8) ? rnd_below(4) : rnd_below(65536);
+	/*
+	 * A draw of the THP region's length lands on its whole 2 MiB once
+	 * in a few thousand: aim a quarter of its operations there, so that
+	 * THPs move to a device and back whole and the device THP meets the
+	 * other operations (the legacy seeds draw as they did).
+	 */
+	if (!o->reg && !W.legacy && !rnd_below(4)) {
+		o->first = 0;
+		o->n = size;
+	}
 	if (g->nested > 0)
 		g->nested--;
 	if (k == OP_FORK) {
@@ -2548,6 +2567,23 @@ static void excl_coverage(const struct totals *t)
 				      n, t->excl_ops, t->excl_on, t->excl_seeds);
 }
 
+/*
+ * The result of a whole run: its seeds put a THP on a device whole, seen
+ * in SNAPSHOT as one device-private PMD. Without, the device-THP states
+ * would go untested; a kernel that gave no THP at all skips.
+ */
+static void dev_thp_coverage(const struct totals *t)
+{
+	unsigned long n = t->cover[CV_DEV_THP];
+
+	if (!n && !t->cover[CV_THP])
+		ksft_test_result_skip("device THP coverage: the kernel gave no THP at all\n");
+	else if (!n)
+		ksft_test_result_fail("device THP coverage: no page seen in a device THP\n");
+	else
+		ksft_test_result_pass("device THP coverage: %lu page looks\n", n);
+}
+
 static unsigned char *parse_keep(const char *list, long nops)
 {
 	unsigned char *skip = malloc(nops > 0 ? nops : 1);
@@ -2627,10 +2663,11 @@ int main(int argc, char **argv)
 		while (now() - t0 < seconds)
 			one_seed(&t, seed++, ops < 0 ? DEFAULT_OPS : ops,
 				 seconds - (now() - t0) + 1, shrink_budget, NULL);
-		ksft_set_plan(t.seeds + 1);
+		ksft_set_plan(t.seeds + 2);
 		excl_coverage(&t);
+		dev_thp_coverage(&t);
 	} else {
-		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 2);
+		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 3);
 		for (i = 0; i < ARRAY_SIZE(fixed_seeds); i++)
 			one_seed(&t, fixed_seeds[i], ops < 0 ? DEFAULT_OPS : ops, 0,
 				 shrink_budget, NULL);
@@ -2639,6 +2676,7 @@ int main(int argc, char **argv)
 		ksft_print_msg("fresh seed %lu for %d s\n", seed, DEFAULT_TIME);
 		one_seed(&t, seed, ops < 0 ? 1000000 : ops, DEFAULT_TIME, shrink_budget, NULL);
 		excl_coverage(&t);
+		dev_thp_coverage(&t);
 	}
 	ksft_print_msg("%lu seeds, %lu operations, %lu failed, %.1f s\n",
 		       t.seeds, t.ops, t.failed, now() - t0);

@@ -20,6 +20,11 @@
  * either after MADV_FREE); when they differ the look raced with a writer
  * and is not judged. Nothing else is ever accepted. Errors of the device
  * commands are judged the same way against a count of mapping changes.
+ *
+ * thp_race does the same for THPs: whole 2 MiB THPs, ranges straddling
+ * two of them and small pieces move to both devices and back, unlocked,
+ * while one thread writes, zaps and refaults them under a lock per THP
+ * and checks every page it looks at, through the CPU and the devices.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,9 +51,10 @@
 
 #define PAGE			4096UL
 #define WORDS			(PAGE / 8)
-#define NTHREADS		4
+#define MAX_THREADS		8	/* --threads; 4 unless told */
+#define DEFAULT_THREADS		4
 #define CHUNK_PAGES		32
-#define NPAGES			(NTHREADS * CHUNK_PAGES)
+#define MAX_PAGES		(MAX_THREADS * CHUNK_PAGES)
 #define MAX_RANGE		16	/* pages of one device command */
 #define DEFAULT_SECONDS		45
 #define CHILD_SECONDS		3
@@ -133,23 +139,26 @@ struct thread {
 
 /* What a forker saw before fork(), and its parent after. */
 struct fork_view {
-	unsigned long seq[NPAGES];
-	__u64 val[NPAGES];
-	unsigned long map_seq[NTHREADS];
-	bool ro[NTHREADS];
+	unsigned long seq[MAX_PAGES];
+	__u64 val[MAX_PAGES];
+	unsigned long map_seq[MAX_THREADS];
+	bool ro[MAX_THREADS];
 };
 
 static struct shared *sh;
 static char *mem;
-static struct page_state pages[NPAGES];
-static struct chunk chunks[NTHREADS];
-static struct thread threads[NTHREADS];
+static struct page_state pages[MAX_PAGES];
+static struct chunk chunks[MAX_THREADS];
+static struct thread threads[MAX_THREADS];
 static struct fork_view pre_fork;
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t child_pid;
 static struct timespec deadline;
 static int stop;
 static bool use_free = true;
+/* Threads, each with a chunk of its own: --threads. */
+static int nthreads = DEFAULT_THREADS;
+static unsigned int npages = DEFAULT_THREADS * CHUNK_PAGES;
 
 /* ---- helpers ---- */
 
@@ -377,7 +386,7 @@ static void bad_errno(struct thread *t, const char *what, unsigned int p, unsign
 static void pick_range(struct thread *t, unsigned int *p, unsigned int *n)
 {
 	*n = 1 + below(t, below(t, 4) ? 4 : MAX_RANGE);
-	*p = below(t, NPAGES - *n + 1);
+	*p = below(t, npages - *n + 1);
 }
 
 /* Take the counts of pages [p, p + n) and of their chunks. */
@@ -386,7 +395,7 @@ static void range_begin(unsigned int p, unsigned int n, unsigned long *s, __u64 
 {
 	unsigned int i, c;
 
-	for (c = 0; c < NTHREADS; c++)
+	for (c = 0; c < nthreads; c++)
 		maps[c] = map_begin(c);
 	for (i = 0; i < n; i++)
 		s[i] = seq_begin(p + i, &v[i]);
@@ -398,7 +407,7 @@ static void range_begin(unsigned int p, unsigned int n, unsigned long *s, __u64 
  */
 static void op_dev_look(struct thread *t, bool migrate)
 {
-	unsigned long s[MAX_RANGE], maps[NTHREADS];
+	unsigned long s[MAX_RANGE], maps[MAX_THREADS];
 	struct hmm_dummy_cmd out = { 0 };
 	__u64 v[MAX_RANGE];
 	unsigned int p, n, i;
@@ -426,7 +435,7 @@ static void op_dev_look(struct thread *t, bool migrate)
 
 static void op_to_sys(struct thread *t)
 {
-	unsigned long maps[NTHREADS], s[MAX_RANGE];
+	unsigned long maps[MAX_THREADS], s[MAX_RANGE];
 	struct hmm_dummy_cmd out = { 0 };
 	__u64 v[MAX_RANGE];
 	unsigned int p, n;
@@ -551,7 +560,7 @@ static void op_write(struct thread *t, bool device)
  */
 static void op_dontneed(struct thread *t)
 {
-	unsigned int p = below(t, NPAGES), n = 1 + below(t, 4), i;
+	unsigned int p = below(t, npages), n = 1 + below(t, 4), i;
 	struct chunk *c = &chunks[owner_of(p)];
 	__u64 old;
 
@@ -785,7 +794,7 @@ static void child_ops(struct thread *t, __u64 *expect, bool *writable)
 		}
 	}
 	/* Every page it knows, once more, after all of that. */
-	for (p = 0; p < NPAGES; p++) {
+	for (p = 0; p < npages; p++) {
 		if (expect[p] == ~0ULL)
 			continue;
 		cpu_copy(t->page, p);
@@ -801,8 +810,8 @@ static void child_ops(struct thread *t, __u64 *expect, bool *writable)
 static void child_main(struct thread *t, int rfd)
 {
 	static struct fork_view post;
-	static __u64 expect[NPAGES];
-	bool writable[NTHREADS];
+	static __u64 expect[MAX_PAGES];
+	bool writable[MAX_THREADS];
 	size_t got = 0;
 	ssize_t r;
 	unsigned int p, c;
@@ -813,9 +822,9 @@ static void child_main(struct thread *t, int rfd)
 			_exit(3);
 		got += r;
 	}
-	for (c = 0; c < NTHREADS; c++)
+	for (c = 0; c < nthreads; c++)
 		writable[c] = !pre_fork.ro[c];
-	for (p = 0; p < NPAGES; p++) {
+	for (p = 0; p < npages; p++) {
 		c = owner_of(p);
 		expect[p] = ~0ULL;
 		if ((pre_fork.map_seq[c] & 1) || post.map_seq[c] != pre_fork.map_seq[c] ||
@@ -832,11 +841,11 @@ static void take_view(struct fork_view *v)
 {
 	unsigned int i;
 
-	for (i = 0; i < NTHREADS; i++) {
+	for (i = 0; i < nthreads; i++) {
 		v->map_seq[i] = map_begin(i);
 		v->ro[i] = __atomic_load_n(&chunks[i].ro, __ATOMIC_ACQUIRE);
 	}
-	for (i = 0; i < NPAGES; i++)
+	for (i = 0; i < npages; i++)
 		v->seq[i] = seq_begin(i, &v->val[i]);
 }
 
@@ -947,11 +956,11 @@ static int setup(__u64 seed)
 {
 	unsigned int i;
 
-	mem = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	mem = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		   -1, 0);
 	if (mem == MAP_FAILED)
 		return -1;
-	for (i = 0; i < NTHREADS; i++) {
+	for (i = 0; i < nthreads; i++) {
 		pthread_mutex_init(&chunks[i].wlock, NULL);
 		pthread_rwlock_init(&chunks[i].maplock, NULL);
 		threads[i].id = i;
@@ -975,7 +984,7 @@ static void final_check(void)
 	unsigned int p, i;
 	int ret;
 
-	for (p = 0; p < NPAGES; p += MAX_RANGE) {
+	for (p = 0; p < npages; p += MAX_RANGE) {
 		ret = dev_cmd(t->fd[p / MAX_RANGE % 2], HMM_DUMMY_READ, p, t->buf, MAX_RANGE,
 			      &out);
 		if (ret)
@@ -992,8 +1001,8 @@ static void teardown(void)
 {
 	unsigned int i;
 
-	munmap(mem, NPAGES * PAGE);
-	for (i = 0; i < NTHREADS; i++) {
+	munmap(mem, npages * PAGE);
+	for (i = 0; i < nthreads; i++) {
 		close(threads[i].fd[0]);
 		close(threads[i].fd[1]);
 		free(threads[i].buf);
@@ -1013,7 +1022,8 @@ static void report(double secs)
 		off += snprintf(line + off, sizeof(line) - off, "%s%s=%lu", k ? " " : "",
 				op_names[k], sh->ops[k]);
 	}
-	ksft_print_msg("%lu operations in %.2f minutes: %s\n", total, secs / 60, line);
+	ksft_print_msg("%lu operations in %.2f minutes (%.0f a second, %d threads): %s\n",
+		       total, secs / 60, total / secs, nthreads, line);
 	ksft_print_msg("looks: %lu judged, %lu raced, %lu in children; %lu errors explained\n",
 		       sh->checked, sh->raced, sh->child_checked, sh->errors_seen);
 	for (i = 0; i < n; i++)
@@ -1061,7 +1071,7 @@ TEST_F_TIMEOUT(stress, random_ops, STRESS_TIMEOUT)
 	int i;
 
 	ksft_print_msg("seed %llu, %ld s, %d threads of %d pages%s\n",
-		       (unsigned long long)self->seed, self->seconds, NTHREADS,
+		       (unsigned long long)self->seed, self->seconds, nthreads,
 		       CHUNK_PAGES, use_free ? "" : ", no MADV_FREE");
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, sh);
@@ -1069,9 +1079,9 @@ TEST_F_TIMEOUT(stress, random_ops, STRESS_TIMEOUT)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline = t0;
 	deadline.tv_sec += self->seconds;
-	for (i = 0; i < NTHREADS; i++)
+	for (i = 0; i < nthreads; i++)
 		ASSERT_EQ(0, pthread_create(&threads[i].tid, NULL, thread_main, &threads[i]));
-	for (i = 0; i < NTHREADS; i++)
+	for (i = 0; i < nthreads; i++)
 		pthread_join(threads[i].tid, NULL);
 	reap_child(true);
 	final_check();
@@ -1461,8 +1471,313 @@ TEST_F_TIMEOUT(excl_race, read_unlocked_vs_exclusive, RACE_ALARM + 30)
 	free(buf);
 }
 
+/* ---- whole THPs moving between both devices and RAM ---- */
+
+#define TR_THPS			4	/* 2 MiB THPs of the racing area */
+#define TR_PAGES		(SZ_2M / PAGE)
+#define TR_SECONDS		15
+#define TR_MOVERS		2
+#define TR_MAX_MOVE		(2 * TR_PAGES)	/* a straddling move, at most */
+#define TR_MAX_LOOK		TR_PAGES
+
 /*
- * --seed, --time and --no-free are random_ops'; the other arguments go
+ * The area's content changes only under the lock of its THP: a writer
+ * stamps pages with a new generation or zaps them (gen 0: zeroes), and a
+ * checker compares what the CPU or a device reads with @gen. Movers take
+ * no lock: whole THPs, ranges straddling two THPs and small pieces go to
+ * either device and back while the content changes, so every look of a
+ * checker also judges what the moves did to the data.
+ */
+static struct {
+	unsigned char *p;
+	void *raw;
+	pthread_mutex_t lock[TR_THPS];
+	unsigned int gen[TR_THPS][TR_PAGES];
+	unsigned int next_gen;
+	atomic_ulong moves, whole, dev_thps, busy, looks, writes, zaps, bad;
+	atomic_int stop;
+	char first_bad[NOTE_LEN];
+} tr;
+
+static void tr_bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_fetch_add(&tr.bad, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(tr.first_bad, sizeof(tr.first_bad), fmt, ap);
+	va_end(ap);
+}
+
+static unsigned char *tr_page(unsigned int k, unsigned int i)
+{
+	return tr.p + (k * TR_PAGES + i) * PAGE;
+}
+
+/* Page i of THP k as read at @got, against what the model says. */
+static void tr_judge(unsigned int k, unsigned int i, const void *got, const char *how)
+{
+	size_t off = (k * TR_PAGES + i) * PAGE;
+	unsigned int gen = tr.gen[k][i];
+	long d = gen ? pat_diff_at(got, off, PAGE, gen) : zero_diff(got, PAGE);
+
+	atomic_fetch_add(&tr.looks, 1);
+	if (d >= 0)
+		tr_bad("%s: THP %u page %u byte %ld, expected generation %u", how, k, i, d, gen);
+}
+
+/* A move of pages [first, first + n) of the area, to a device or back. */
+static void tr_move(struct thread *t, unsigned int first, unsigned int n)
+{
+	unsigned int to = below(t, 3);
+	unsigned long req = to < 2 ? HMM_DUMMY_MIGRATE_TO_DEV : HMM_DUMMY_MIGRATE_TO_SYS;
+	unsigned char snap = 0;
+	struct hmm_dummy_cmd out;
+	int ret;
+
+	ret = dummy_cmd(t->fd[to & 1], req, (uintptr_t)(tr.p + first * PAGE), t->buf, n, &out);
+	atomic_fetch_add(&tr.moves, 1);
+	/* Moved meanwhile by the other mover or a CPU fault: the read back stops. */
+	if (req == HMM_DUMMY_MIGRATE_TO_DEV && ret == -ENOENT)
+		ret = 0;
+	if (ret == -EBUSY) {
+		atomic_fetch_add(&tr.busy, 1);
+		return;
+	}
+	if (ret)
+		tr_bad("%s of pages %u+%u: %s", to < 2 ? "MIGRATE_TO_DEV" : "MIGRATE_TO_SYS",
+		       first, n, strerror(-ret));
+	if (to == 2 || n != TR_PAGES || first % TR_PAGES)
+		return;
+	atomic_fetch_add(&tr.whole, 1);
+	if (!dev_snap(t->fd[to], tr.p + first * PAGE, &snap, 1, NULL) &&
+	    (snap & HMM_DUMMY_PROT_PMD) && (snap & HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL))
+		atomic_fetch_add(&tr.dev_thps, 1);
+}
+
+static void *tr_mover(void *arg)
+{
+	struct thread *t = arg;
+	unsigned int k, n, r;
+
+	while (!atomic_load(&tr.stop)) {
+		k = below(t, TR_THPS);
+		r = below(t, 4);
+		if (r < 2) {
+			tr_move(t, k * TR_PAGES, TR_PAGES);
+		} else if (r == 2 && k + 1 < TR_THPS) {
+			/* From inside THP k to inside THP k + 1. */
+			n = 1 + below(t, TR_PAGES - 1);
+			tr_move(t, (k + 1) * TR_PAGES - n, n + 1 + below(t, TR_PAGES - 1));
+		} else {
+			n = 1 + below(t, 16);
+			tr_move(t, k * TR_PAGES + below(t, TR_PAGES - n + 1), n);
+		}
+	}
+	return NULL;
+}
+
+/* Pages [first, first + n) of THP k get a new generation, by the CPU. */
+static void tr_write(unsigned int k, unsigned int first, unsigned int n)
+{
+	unsigned int i, gen = ++tr.next_gen;
+
+	for (i = first; i < first + n; i++) {
+		pat_fill_at(tr_page(k, i), (k * TR_PAGES + i) * PAGE, PAGE, gen);
+		tr.gen[k][i] = gen;
+	}
+	atomic_fetch_add(&tr.writes, 1);
+}
+
+static void tr_zap(unsigned int k, unsigned int first, unsigned int n)
+{
+	unsigned int i;
+
+	if (madvise(tr_page(k, first), n * PAGE, MADV_DONTNEED)) {
+		tr_bad("MADV_DONTNEED of THP %u: %s", k, strerror(errno));
+		return;
+	}
+	for (i = first; i < first + n; i++)
+		tr.gen[k][i] = 0;
+	atomic_fetch_add(&tr.zaps, 1);
+}
+
+/* Through the CPU or a device: what pages of THP k hold. */
+static void tr_look(struct thread *t, unsigned int k)
+{
+	unsigned int n = 1 + below(t, TR_MAX_LOOK), first = below(t, TR_PAGES - n + 1), i;
+	int dev = below(t, 3), ret;
+
+	if (dev == 2) {
+		for (i = first; i < first + n; i++)
+			tr_judge(k, i, tr_page(k, i), "CPU");
+		return;
+	}
+	ret = dev_read(t->fd[dev], tr_page(k, first), t->buf, n, NULL);
+	if (ret == -EBUSY) {
+		atomic_fetch_add(&tr.busy, 1);
+		return;
+	}
+	if (ret) {
+		tr_bad("READ of THP %u pages %u+%u: %s", k, first, n, strerror(-ret));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		tr_judge(k, first + i, (unsigned char *)t->buf + i * PAGE, "device read");
+}
+
+/*
+ * The content thread: writes of a few pages, a zap of the whole THP and
+ * a write that faults a THP in again (racing the finalize of a move of
+ * base pages there), zaps of a part, and looks.
+ */
+static void *tr_owner(void *arg)
+{
+	struct thread *t = arg;
+	unsigned int k, n, r;
+
+	while (!atomic_load(&tr.stop)) {
+		k = below(t, TR_THPS);
+		r = below(t, 10);
+		pthread_mutex_lock(&tr.lock[k]);
+		if (r < 3) {
+			n = 1 + below(t, 32);
+			tr_write(k, below(t, TR_PAGES - n + 1), n);
+		} else if (r < 5) {
+			tr_zap(k, 0, TR_PAGES);
+			tr_write(k, 0, 1 + below(t, TR_PAGES));
+		} else if (r < 6) {
+			n = 1 + below(t, 64);
+			tr_zap(k, below(t, TR_PAGES - n + 1), n);
+		} else {
+			tr_look(t, k);
+		}
+		pthread_mutex_unlock(&tr.lock[k]);
+	}
+	return NULL;
+}
+
+static unsigned long vm_event(const char *name)
+{
+	unsigned long v = 0, found = 0;
+	char key[64];
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return 0;
+	while (fscanf(f, "%63s %lu", key, &v) == 2)
+		if (!strcmp(key, name)) {
+			found = v;
+			break;
+		}
+	fclose(f);
+	return found;
+}
+
+FIXTURE(thp_race)
+{
+	struct thread t[TR_MOVERS + 1];
+};
+
+FIXTURE_SETUP(thp_race)
+{
+	char why[80];
+	int i, d;
+
+	memset(self->t, 0, sizeof(self->t));
+	for (i = 0; i < 2 * (TR_MOVERS + 1); i++)
+		self->t[i / 2].fd[i % 2] = -1;
+	for (i = 0; i <= TR_MOVERS; i++) {
+		for (d = 0; d < 2; d++) {
+			self->t[i].fd[d] = dummy_fixture_open(d, why, sizeof(why));
+			if (self->t[i].fd[d] < 0 && why[0])
+				SKIP(return, "%s", why);
+			ASSERT_LE(0, self->t[i].fd[d]);
+		}
+		self->t[i].id = i;
+		self->t[i].rng = mix64(opt_seed + i);
+		self->t[i].buf = malloc(TR_MAX_MOVE * PAGE);
+		ASSERT_NE(NULL, self->t[i].buf);
+	}
+}
+
+FIXTURE_TEARDOWN(thp_race)
+{
+	int i, d;
+
+	for (i = 0; i <= TR_MOVERS; i++) {
+		for (d = 0; d < 2; d++)
+			if (self->t[i].fd[d] >= 0)
+				close(self->t[i].fd[d]);
+		free(self->t[i].buf);
+	}
+}
+
+/* A 2 MiB aligned area of TR_THPS THPs, each filled with generation 1. */
+static int tr_setup(void)
+{
+	unsigned int k;
+
+	tr.raw = mmap(NULL, (TR_THPS + 1) * SZ_2M, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tr.raw == MAP_FAILED)
+		return -1;
+	tr.p = (unsigned char *)(((uintptr_t)tr.raw + SZ_2M - 1) & ~(SZ_2M - 1));
+	if (madvise(tr.p, TR_THPS * SZ_2M, MADV_HUGEPAGE))
+		return -1;
+	tr.next_gen = 0;
+	for (k = 0; k < TR_THPS; k++) {
+		pthread_mutex_init(&tr.lock[k], NULL);
+		tr_write(k, 0, TR_PAGES);
+	}
+	return 0;
+}
+
+/*
+ * Whole THPs, ranges straddling two and small pieces move to both devices
+ * and back while one thread writes, zaps and refaults them and looks: every
+ * look must see the last generation written, and a whole THP must have
+ * reached a device as one device THP at least once.
+ */
+TEST_F_TIMEOUT(thp_race, moves_writes_and_zaps, TR_SECONDS + 120)
+{
+	unsigned long split0 = vm_event("thp_split_pmd"), bad, dev_thps;
+	struct thread *t = self->t;
+	struct timespec t0;
+	unsigned int k, i;
+
+	ksft_print_msg("seed %llu, %d s, %d movers over %d THPs\n",
+		       (unsigned long long)opt_seed, TR_SECONDS, TR_MOVERS, TR_THPS);
+	ASSERT_EQ(0, tr_setup());
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i <= TR_MOVERS; i++)
+		ASSERT_EQ(0, pthread_create(&t[i].tid, NULL, i ? tr_mover : tr_owner, &t[i]));
+	while (since(&t0) < TR_SECONDS && !atomic_load(&tr.bad))
+		usleep(100000);
+	atomic_store(&tr.stop, 1);
+	for (i = 0; i <= TR_MOVERS; i++)
+		pthread_join(t[i].tid, NULL);
+	for (k = 0; k < TR_THPS; k++)
+		for (i = 0; i < TR_PAGES; i++)
+			tr_judge(k, i, tr_page(k, i), "final CPU");
+	bad = atomic_load(&tr.bad);
+	dev_thps = atomic_load(&tr.dev_thps);
+	ksft_print_msg("%lu moves (%lu of whole THPs, %lu seen as device THPs, %lu busy)\n",
+		       atomic_load(&tr.moves), atomic_load(&tr.whole), dev_thps,
+		       atomic_load(&tr.busy));
+	ksft_print_msg("%lu writes, %lu zaps, %lu page looks, thp_split_pmd +%lu\n",
+		       atomic_load(&tr.writes), atomic_load(&tr.zaps), atomic_load(&tr.looks),
+		       vm_event("thp_split_pmd") - split0);
+	munmap(tr.raw, (TR_THPS + 1) * SZ_2M);
+	EXPECT_EQ(0UL, bad) TH_LOG("%lu bad, the first: %s", bad, tr.first_bad);
+	EXPECT_LT(0UL, dev_thps);
+	EXPECT_EQ(0, dummy_settled_pages_used(0));
+	EXPECT_EQ(0, dummy_settled_pages_used(1));
+}
+
+/*
+ * --seed, --time, --threads and --no-free are random_ops'; the other arguments go
  * to the harness (-t NAME, -l, ...).
  */
 int main(int argc, char **argv)
@@ -1483,6 +1798,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "--time: 1 to %d seconds\n", MAX_SECONDS);
 				return KSFT_FAIL;
 			}
+		} else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+			nthreads = strtol(argv[++i], NULL, 0);
+			if (nthreads < 1 || nthreads > MAX_THREADS) {
+				fprintf(stderr, "--threads: 1 to %d\n", MAX_THREADS);
+				return KSFT_FAIL;
+			}
+			npages = nthreads * CHUNK_PAGES;
 		} else if (!strcmp(argv[i], "--no-free")) {
 			use_free = false;
 		} else {
