@@ -11,9 +11,8 @@
  * THP moved whole to a device (one device-private PMD), read-only,
  * PROT_NONE, MADV_FREE'd, swapped out, in device memory, copy-on-write
  * shared with a child, mlocked, GUP-pinned, poisoned and held by a
- * device for exclusive access. A quarter of the operations on the THP
- * region take it whole; the dev-thp coverage count says how often a page
- * was seen in a device THP.
+ * device for exclusive access. The dev-thp coverage count says how often
+ * a page was seen in a device THP.
  *
  * The model only asks what the ABI promises. Where the outcome may
  * legitimately go either way (a migration cut short at a batch boundary,
@@ -2166,16 +2165,6 @@ static void draw_op(struct gen *g, struct op *o)
 	o->arg = rnd_below(256);
 	o->sub_first = rnd_below(65536);
 	o->sub_n = rnd_below(8) ? rnd_below(4) : rnd_below(65536);
-	/*
-	 * A draw of the THP region's length lands on its whole 2 MiB once
-	 * in a few thousand: aim a quarter of its operations there, so that
-	 * THPs move to a device and back whole and the device THP meets the
-	 * other operations (the legacy seeds draw as they did).
-	 */
-	if (!o->reg && !W.legacy && !rnd_below(4)) {
-		o->first = 0;
-		o->n = size;
-	}
 	if (g->nested > 0)
 		g->nested--;
 	if (k == OP_FORK) {
