@@ -114,6 +114,9 @@ struct hmm_dummy_chunk {
  * @pages_total: device pages in all of @chunks, written under both locks
  * @mirrors: open files whose mirror is registered
  * @releases: release() calls seen by this device's mirrors
+ * @huge_no_block: device THPs refused as no free block was left
+ * @huge_no_backing: device THPs refused as no order PMD_ORDER system page
+ *	could be had for their backing storage
  * @inject_lock: protects @inject
  * @inject: the fault HMM_DUMMY_INJECT asked for, if any
  */
@@ -138,6 +141,8 @@ struct hmm_dummy_device {
 
 	atomic_long_t mirrors;
 	atomic_long_t releases;
+	atomic_long_t huge_no_block;
+	atomic_long_t huge_no_backing;
 
 	/* Read by every migration, set by HMM_DUMMY_INJECT. */
 	spinlock_t inject_lock;

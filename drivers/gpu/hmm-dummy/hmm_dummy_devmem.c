@@ -478,8 +478,10 @@ struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev)
 		return NULL;
 	/* Not compound: split_page() can split it if the THP is split. */
 	backing = alloc_pages(GFP_HIGHUSER | __GFP_NORETRY | __GFP_NOWARN, PMD_ORDER);
-	if (!backing)
+	if (!backing) {
+		atomic_long_inc(&hdev->huge_no_backing);
 		return NULL;
+	}
 
 	spin_lock_irq(&hdev->free_lock);
 	if (!hdev->free_blocks)
@@ -487,6 +489,7 @@ struct page *hmm_dummy_alloc_huge(struct hmm_dummy_device *hdev)
 	page = pop_free_block(hdev);
 	spin_unlock_irq(&hdev->free_lock);
 	if (!page) {
+		atomic_long_inc(&hdev->huge_no_block);
 		__free_pages(backing, PMD_ORDER);
 		return NULL;
 	}

@@ -91,6 +91,8 @@ static long hmm_dummy_info(struct hmm_dummy_device *hdev, void __user *uarg)
 	info.pages_used = hmm_dummy_pages_used(hdev);
 	info.mirrors = atomic_long_read(&hdev->mirrors);
 	info.releases = atomic_long_read(&hdev->releases);
+	info.huge_no_block = atomic_long_read(&hdev->huge_no_block);
+	info.huge_no_backing = atomic_long_read(&hdev->huge_no_backing);
 
 	if (copy_to_user(uarg, &info, sizeof(info)))
 		return -EFAULT;

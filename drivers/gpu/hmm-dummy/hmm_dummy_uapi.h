@@ -253,6 +253,10 @@ struct hmm_dummy_counters {
  * @mirrors: open files of this device whose mirror is still registered
  * @releases: release() calls seen by mirrors of this device since load
  * @pages_used: device pages holding user data, @pages_total - @pages_free
+ * @huge_no_block: device THPs refused since load because no free 2 MiB
+ *	block was left (the THP then moves as base pages)
+ * @huge_no_backing: device THPs refused since load because the driver
+ *	found no 2 MiB of system memory to stand for their device memory
  */
 struct hmm_dummy_info {
 	__u32 device;
@@ -263,6 +267,8 @@ struct hmm_dummy_info {
 	__u64 mirrors;
 	__u64 releases;
 	__u64 pages_used;
+	__u64 huge_no_block;
+	__u64 huge_no_backing;
 };
 
 #define HMM_DUMMY_INFO		_IOR(HMM_DUMMY_IOC_MAGIC, 0x40, struct hmm_dummy_info)

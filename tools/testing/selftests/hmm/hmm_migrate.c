@@ -1364,6 +1364,43 @@ TEST_F(migrate, full_device_takes_what_fits)
 }
 
 /*
+ * Base pages that break up every free 2 MiB block of the device (all
+ * free pages but 511 taken), once freed, merge back into blocks: a THP
+ * then moves whole. Without the merge it would move as base pages.
+ */
+TEST_F(migrate, thp_whole_after_base_pages_broke_every_block)
+{
+	size_t psz = self->psz, huge = SZ_2M / psz, n;
+	long used = pages_used(self->fd);
+	struct hmm_dummy_info info;
+	struct area base, a;
+	const char *why;
+	void *raw;
+
+	ASSERT_EQ(0, get_info(self->fd, &info));
+	if (info.pages_free > (256UL << 20) / psz)
+		SKIP(return, "more than 256 MiB of device memory free");
+	if (info.pages_free < huge)
+		SKIP(return, "less than 2 MiB of device memory free");
+	n = info.pages_free - (huge - 1);
+	area_new(_metadata, &base, n, psz, 43);
+	to_dev_ok(_metadata, self->fd, &base, 0, n, 43);
+	ASSERT_EQ(0, get_info(self->fd, &info));
+	ASSERT_EQ(huge - 1, info.pages_free);
+	area_free(_metadata, &base);
+	ASSERT_EQ(used, wait_pages_used(self->fd, used));
+
+	why = thp_area(_metadata, self->fd, &a, &raw, psz, 44);
+	if (why)
+		SKIP(return, "%s", why);
+	to_dev_ok(_metadata, self->fd, &a, 0, huge, 44);
+	snap_is(_metadata, self->fd, &a, 0, huge, DEV_RW | HMM_DUMMY_PROT_PMD);
+	cpu_is(_metadata, &a, 0, huge, 44);
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a.buf);
+}
+
+/*
  * With no device page to be had for pages 3 and 4 of 8, those two stay
  * in RAM and the others move; the read back stops at page 3. Cleared,
  * the injection no longer holds anything back.

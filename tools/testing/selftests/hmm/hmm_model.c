@@ -11,8 +11,10 @@
  * THP moved whole to a device (one device-private PMD), read-only,
  * PROT_NONE, MADV_FREE'd, swapped out, in device memory, copy-on-write
  * shared with a child, mlocked, GUP-pinned, poisoned and held by a
- * device for exclusive access. The dev-thp coverage count says how often
- * a page was seen in a device THP.
+ * device for exclusive access. A quarter of the operations on the THP
+ * region take it whole, every fresh seed starts with it in a device THP,
+ * and new memory there is written and often moved whole at once; a run
+ * fails if no page was seen in a device THP (coverage count dev-thp).
  *
  * The model only asks what the ABI promises. Where the outcome may
  * legitimately go either way (a migration cut short at a batch boundary,
@@ -249,6 +251,7 @@ struct world {
 	int excl_type;
 	unsigned long excl_ops;
 	bool legacy;
+	bool fixed;
 	cpu_set_t cpus;
 	int nr_cpus;
 	long opno;
@@ -1198,7 +1201,8 @@ static int op_dev_access(const struct op *o, int ri, unsigned int first,
  * What MIGRATE_TO_DEV must do with each page of the range, from the
  * model and the pages' state just looked up: move them all, but leave
  * other devices' pages, swapped and poisoned pages, pinned pages and the
- * pages an ALLOC_FAIL covers where they are.
+ * pages an ALLOC_FAIL covers where they are (in the THP region, another
+ * device's page or a swapped one may move: khugepaged).
  */
 static void to_dev_expect(int ri, unsigned int first, unsigned int n, int d,
 			  long af_first, long af_n, __u8 *ex)
@@ -1210,13 +1214,21 @@ static void to_dev_expect(int ri, unsigned int first, unsigned int n, int d,
 	for (i = 0; i < n; i++) {
 		const struct mpage *mp = &r->pg[first + i];
 		long pg = first + i;
+		bool in_af = pg >= af_first && pg < af_first + af_n;
 
 		ex[i] = EX_MOVE;
 		if (mp->loc == LOC_DEV0 + d)
 			continue;
-		if (mp->loc != LOC_SYS || mp->poisoned || mp->swapped || mp->pinned ||
-		    (mp->cpu_excl == CE_YES && !r->thp) ||
-		    (pg >= af_first && pg < af_first + af_n))
+		/*
+		 * khugepaged may have brought the THP region's page back to
+		 * RAM (its swap-in, or the other device's migrate_to_ram())
+		 * since the model last looked: then it moves.
+		 */
+		if (r->thp && !in_af && !mp->poisoned && !mp->pinned &&
+		    (mp->loc == LOC_DEV0 + !d || mp->swapped))
+			ex[i] = EX_EITHER;
+		else if (mp->loc != LOC_SYS || mp->poisoned || mp->swapped || mp->pinned ||
+			 (mp->cpu_excl == CE_YES && !r->thp) || in_af)
 			ex[i] = EX_STAY;
 		else if (thp_pinned || mp->cow || mp->cpu_excl != CE_NO)
 			/*
@@ -1343,9 +1355,13 @@ static int op_to_sys(const struct op *o, int ri, unsigned int first, unsigned in
 		excl_loosen_range(ri, first, n);
 		return verify_range(ri, first, n, true);
 	}
-	/* Nothing of a PMD-mapped THP is on a device: it has no reason to split. */
+	/*
+	 * Nothing of a PMD-mapped system THP is on a device: it has no reason
+	 * to split (a device THP taken in part does split).
+	 */
 	for (i = 0; i < n; i++)
-		pmd[i] = W.snap[0][i] & HMM_DUMMY_PROT_PMD;
+		pmd[i] = (W.snap[0][i] & HMM_DUMMY_PROT_PMD) &&
+			 !(W.snap[0][i] & HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL);
 	if (inj_kind) {
 		in_first = first + o->sub_first % n;
 		in_n = 1 + o->sub_n % (first + n - in_first);
@@ -1642,8 +1658,14 @@ static int op_munmap(int ri, unsigned int first, unsigned int n)
 	return check_pages_used();
 }
 
-/* Fill the holes of a region, or replace the whole of it by new memory. */
-static int op_mmap(int ri)
+/*
+ * Fill the holes of a region, or replace the whole of it by new memory.
+ * New memory in the THP region is written at once, which faults in one
+ * THP, and half the time moved whole to a device: without that a device
+ * THP would be rare, as the first operation on part of a THP splits it
+ * for good (the legacy seeds replay as they did).
+ */
+static int op_mmap(const struct op *o, int ri)
 {
 	struct region *r = &W.reg[ri];
 	unsigned int i, j;
@@ -1666,6 +1688,12 @@ static int op_mmap(int ri)
 		log_note(" all new");
 		if (map_pages(ri, 0, r->n, MAP_FIXED))
 			return -1;
+		if (r->thp && !W.legacy) {
+			if (op_cpu(ri, 0, r->n, true))
+				return -1;
+			if (o->arg & 1)
+				return op_to_dev(o, ri, 0, r->n, false);
+		}
 	}
 	if (verify_range(ri, 0, r->n, true))
 		return -1;
@@ -2079,7 +2107,7 @@ static int run_op(const struct op *o, long idx)
 			return op_munmap(ri, 0, W.reg[ri].n);
 		return op_munmap(ri, first, n);
 	case OP_MMAP:
-		return op_mmap(ri);
+		return op_mmap(o, ri);
 	case OP_FORK:
 		return op_fork(o, idx);
 	case OP_RELEASE:
@@ -2128,14 +2156,20 @@ static bool allowed_nested(int kind)
  * The seeds found before the exclusive-access operations existed are
  * drawn without them, so that they replay what they found.
  */
-static bool legacy_seed(unsigned long seed)
+/* Whether @seed is one of the first @nr fixed seeds. */
+static bool seed_among_fixed(unsigned long seed, unsigned int nr)
 {
 	unsigned int i;
 
-	for (i = 0; i < NR_LEGACY_SEEDS; i++)
+	for (i = 0; i < nr; i++)
 		if (fixed_seeds[i] == seed)
 			return true;
 	return false;
+}
+
+static bool legacy_seed(unsigned long seed)
+{
+	return seed_among_fixed(seed, NR_LEGACY_SEEDS);
 }
 
 static unsigned int kind_weight(unsigned int k)
@@ -2165,6 +2199,16 @@ static void draw_op(struct gen *g, struct op *o)
 	o->arg = rnd_below(256);
 	o->sub_first = rnd_below(65536);
 	o->sub_n = rnd_below(8) ? rnd_below(4) : rnd_below(65536);
+	/*
+	 * A draw of the THP region's length lands on its whole 2 MiB once
+	 * in a few thousand: aim a quarter of its operations there, so that
+	 * THPs move to a device and back whole and the device THP meets the
+	 * other operations (the legacy seeds draw as they did).
+	 */
+	if (!o->reg && !W.legacy && !rnd_below(4)) {
+		o->first = 0;
+		o->n = size;
+	}
 	if (g->nested > 0)
 		g->nested--;
 	if (k == OP_FORK) {
@@ -2272,9 +2316,15 @@ static int seed_setup(struct gen *g)
 	return 0;
 }
 
-/* Start from a mix: written pages, zero pages and untouched ones. */
+/*
+ * Start from a mix: written pages, zero pages and untouched ones. A seed
+ * other than the fixed ones (which replay what they found) then moves
+ * the THP region whole to a device, so that every fresh seed starts with
+ * a device THP for its operations to meet.
+ */
 static int seed_init(void)
 {
+	struct op o = { .kind = OP_TO_DEV, .n = THP_PAGES };
 	unsigned int i, r;
 	int ri;
 
@@ -2293,7 +2343,13 @@ static int seed_init(void)
 			}
 		}
 	}
-	return verify_all(true);
+	if (verify_all(true))
+		return -1;
+	if (W.fixed)
+		return 0;
+	o.dev = rnd_below(2);
+	log_note(" THP region to dev%u", o.dev);
+	return op_to_dev(&o, 0, 0, o.n, false);
 }
 
 /* The final check: every page, read whatever it takes, then cleanup. */
@@ -2367,6 +2423,7 @@ static void run_seed(const struct run_opts *ro, struct seed_result *res)
 	memset(&W, 0, sizeof(W));
 	W.seed = ro->seed;
 	W.legacy = legacy_seed(ro->seed);
+	W.fixed = seed_among_fixed(ro->seed, ARRAY_SIZE(fixed_seeds));
 	W.child = 0;
 	rng_state = mix64(ro->seed);
 	catch_signals();
@@ -2557,6 +2614,24 @@ static void excl_coverage(const struct totals *t)
 				      n, t->excl_ops, t->excl_on, t->excl_seeds);
 }
 
+/*
+ * The result of a whole run: its seeds put a THP on a device whole, seen
+ * in SNAPSHOT as one device-private PMD (every fresh seed starts so).
+ * Without, the device-THP states would go untested; a kernel that gave
+ * no THP at all skips.
+ */
+static void dev_thp_coverage(const struct totals *t)
+{
+	unsigned long n = t->cover[CV_DEV_THP];
+
+	if (!n && !t->cover[CV_THP])
+		ksft_test_result_skip("device THP coverage: the kernel gave no THP at all\n");
+	else if (!n)
+		ksft_test_result_fail("device THP coverage: no page seen in a device THP\n");
+	else
+		ksft_test_result_pass("device THP coverage: %lu page looks\n", n);
+}
+
 static unsigned char *parse_keep(const char *list, long nops)
 {
 	unsigned char *skip = malloc(nops > 0 ? nops : 1);
@@ -2636,10 +2711,11 @@ int main(int argc, char **argv)
 		while (now() - t0 < seconds)
 			one_seed(&t, seed++, ops < 0 ? DEFAULT_OPS : ops,
 				 seconds - (now() - t0) + 1, shrink_budget, NULL);
-		ksft_set_plan(t.seeds + 1);
+		ksft_set_plan(t.seeds + 2);
 		excl_coverage(&t);
+		dev_thp_coverage(&t);
 	} else {
-		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 2);
+		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 3);
 		for (i = 0; i < ARRAY_SIZE(fixed_seeds); i++)
 			one_seed(&t, fixed_seeds[i], ops < 0 ? DEFAULT_OPS : ops, 0,
 				 shrink_budget, NULL);
@@ -2648,6 +2724,7 @@ int main(int argc, char **argv)
 		ksft_print_msg("fresh seed %lu for %d s\n", seed, DEFAULT_TIME);
 		one_seed(&t, seed, ops < 0 ? 1000000 : ops, DEFAULT_TIME, shrink_budget, NULL);
 		excl_coverage(&t);
+		dev_thp_coverage(&t);
 	}
 	ksft_print_msg("%lu seeds, %lu operations, %lu failed, %.1f s\n",
 		       t.seeds, t.ops, t.failed, now() - t0);

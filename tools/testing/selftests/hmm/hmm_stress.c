@@ -1479,6 +1479,9 @@ TEST_F_TIMEOUT(excl_race, read_unlocked_vs_exclusive, RACE_ALARM + 30)
 #define TR_MOVERS		2
 #define TR_MAX_MOVE		(2 * TR_PAGES)	/* a straddling move, at most */
 #define TR_MAX_LOOK		TR_PAGES
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE		25	/* bookworm's libc lacks it */
+#endif
 
 /*
  * The area's content changes only under the lock of its THP: a writer
@@ -1494,7 +1497,7 @@ static struct {
 	pthread_mutex_t lock[TR_THPS];
 	unsigned int gen[TR_THPS][TR_PAGES];
 	unsigned int next_gen;
-	atomic_ulong moves, whole, dev_thps, busy, looks, writes, zaps, bad;
+	atomic_ulong moves, whole, dev_thps, busy, looks, writes, zaps, collapses, bad;
 	atomic_int stop;
 	char first_bad[NOTE_LEN];
 } tr;
@@ -1628,9 +1631,10 @@ static void tr_look(struct thread *t, unsigned int k)
 }
 
 /*
- * The content thread: writes of a few pages, a zap of the whole THP and
- * a write that faults a THP in again (racing the finalize of a move of
- * base pages there), zaps of a part, and looks.
+ * The content thread: writes of a few pages, a zap of the whole THP, a
+ * write that faults its pages in again (racing the finalize of a move of
+ * base pages there) and MADV_COLLAPSE, which makes them one THP again,
+ * zaps of a part, and looks.
  */
 static void *tr_owner(void *arg)
 {
@@ -1647,6 +1651,13 @@ static void *tr_owner(void *arg)
 		} else if (r < 5) {
 			tr_zap(k, 0, TR_PAGES);
 			tr_write(k, 0, 1 + below(t, TR_PAGES));
+			/*
+			 * The zap leaves the page table behind, so the write
+			 * faulted base pages: make it a THP again (a mover may
+			 * win the race, so a refusal is no fault).
+			 */
+			if (!madvise(tr_page(k, 0), SZ_2M, MADV_COLLAPSE))
+				atomic_fetch_add(&tr.collapses, 1);
 		} else if (r < 6) {
 			n = 1 + below(t, 64);
 			tr_zap(k, below(t, TR_PAGES - n + 1), n);
@@ -1656,23 +1667,6 @@ static void *tr_owner(void *arg)
 		pthread_mutex_unlock(&tr.lock[k]);
 	}
 	return NULL;
-}
-
-static unsigned long vm_event(const char *name)
-{
-	unsigned long v = 0, found = 0;
-	char key[64];
-	FILE *f = fopen("/proc/vmstat", "r");
-
-	if (!f)
-		return 0;
-	while (fscanf(f, "%63s %lu", key, &v) == 2)
-		if (!strcmp(key, name)) {
-			found = v;
-			break;
-		}
-	fclose(f);
-	return found;
 }
 
 FIXTURE(thp_race)
@@ -1735,21 +1729,62 @@ static int tr_setup(void)
 }
 
 /*
+ * Move THP k whole to the device of @fd, reading it back into @buf: 0
+ * once it is one device THP holding what was written, 1 if the kernel
+ * gave no THP there, else -1.
+ */
+static int tr_start_on_device(int fd, unsigned int k, void *buf)
+{
+	struct hmm_dummy_cmd out;
+	unsigned char snap = 0;
+	unsigned int i;
+
+	if (dev_snap(fd, tr_page(k, 0), &snap, 1, NULL))
+		return -1;
+	if (!(snap & HMM_DUMMY_PROT_PMD))
+		return 1;
+	if (dummy_cmd(fd, HMM_DUMMY_MIGRATE_TO_DEV, (uintptr_t)tr_page(k, 0), buf,
+		      TR_PAGES, &out) || out.cpages != TR_PAGES)
+		return -1;
+	for (i = 0; i < TR_PAGES; i++)
+		if (pat_diff_at((unsigned char *)buf + i * PAGE, (k * TR_PAGES + i) * PAGE, PAGE,
+				tr.gen[k][i]) >= 0)
+			return -1;
+	if (dev_snap(fd, tr_page(k, 0), &snap, 1, NULL) ||
+	    (snap & (HMM_DUMMY_PROT_PMD | HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL)) !=
+	    (HMM_DUMMY_PROT_PMD | HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL))
+		return -1;
+	return 0;
+}
+
+/*
  * Whole THPs, ranges straddling two and small pieces move to both devices
  * and back while one thread writes, zaps and refaults them and looks: every
- * look must see the last generation written, and a whole THP must have
- * reached a device as one device THP at least once.
+ * look must see the last generation written. The race starts with each
+ * THP moved whole to a device, as one device THP: the first operations
+ * of every thread meet device THPs (later ones mostly meet their pieces,
+ * as the first move of part of a THP splits it).
  */
 TEST_F_TIMEOUT(thp_race, moves_writes_and_zaps, TR_SECONDS + 120)
 {
-	unsigned long split0 = vm_event("thp_split_pmd"), bad, dev_thps;
+	unsigned long bad, dev_thps;
+	struct hmm_dummy_info before[2], after[2];
 	struct thread *t = self->t;
 	struct timespec t0;
 	unsigned int k, i;
+	int d, ret;
 
 	ksft_print_msg("seed %llu, %d s, %d movers over %d THPs\n",
 		       (unsigned long long)opt_seed, TR_SECONDS, TR_MOVERS, TR_THPS);
+	for (d = 0; d < 2; d++)
+		ASSERT_EQ(0, get_info(t[0].fd[d], &before[d]));
 	ASSERT_EQ(0, tr_setup());
+	for (k = 0; k < TR_THPS; k++) {
+		ret = tr_start_on_device(t[0].fd[k & 1], k, t[0].buf);
+		if (ret > 0)
+			SKIP(munmap(tr.raw, (TR_THPS + 1) * SZ_2M); return, "no THP %u", k);
+		ASSERT_EQ(0, ret) TH_LOG("THP %u did not become one device THP", k);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i <= TR_MOVERS; i++)
 		ASSERT_EQ(0, pthread_create(&t[i].tid, NULL, i ? tr_mover : tr_owner, &t[i]));
@@ -1766,12 +1801,18 @@ TEST_F_TIMEOUT(thp_race, moves_writes_and_zaps, TR_SECONDS + 120)
 	ksft_print_msg("%lu moves (%lu of whole THPs, %lu seen as device THPs, %lu busy)\n",
 		       atomic_load(&tr.moves), atomic_load(&tr.whole), dev_thps,
 		       atomic_load(&tr.busy));
-	ksft_print_msg("%lu writes, %lu zaps, %lu page looks, thp_split_pmd +%lu\n",
-		       atomic_load(&tr.writes), atomic_load(&tr.zaps), atomic_load(&tr.looks),
-		       vm_event("thp_split_pmd") - split0);
+	ksft_print_msg("%lu writes, %lu zaps, %lu collapses, %lu page looks\n",
+		       atomic_load(&tr.writes), atomic_load(&tr.zaps), atomic_load(&tr.collapses),
+		       atomic_load(&tr.looks));
+	/* Why a whole move gave base pages: the device's refusals. */
+	for (d = 0; d < 2; d++) {
+		ASSERT_EQ(0, get_info(t[0].fd[d], &after[d]));
+		ksft_print_msg("dev%d refused device THPs: %llu no block, %llu no backing\n", d,
+			       after[d].huge_no_block - before[d].huge_no_block,
+			       after[d].huge_no_backing - before[d].huge_no_backing);
+	}
 	munmap(tr.raw, (TR_THPS + 1) * SZ_2M);
 	EXPECT_EQ(0UL, bad) TH_LOG("%lu bad, the first: %s", bad, tr.first_bad);
-	EXPECT_LT(0UL, dev_thps);
 	EXPECT_EQ(0, dummy_settled_pages_used(0));
 	EXPECT_EQ(0, dummy_settled_pages_used(1));
 }
