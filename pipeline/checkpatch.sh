@@ -11,12 +11,13 @@ dict=/usr/lib/python3/dist-packages/codespell_lib/data/dictionary.txt
 [ -f "$dict" ] || die "no codespell dictionary at $dict: install codespell"
 
 # A patch found clean is remembered by the hash of what checkpatch reads
-# (the patch, the script, its word lists), so a warm run checks only the
-# patches that changed; a patch with findings is checked every time.
+# (the patch, the script, its word lists) and of this script (its
+# options), so a warm run checks only the patches that changed; a patch
+# with findings is checked every time.
 stamps=$CACHE/checkpatch-clean
 mkdir -p "$stamps"
 tools_sum=$(cat scripts/checkpatch.pl scripts/spelling.txt scripts/const_structs.checkpatch \
-	"$dict" 2>/dev/null | sha256sum | cut -d' ' -f1)
+	"$dict" "$REPO/pipeline/checkpatch.sh" | sha256sum | cut -d' ' -f1)
 stamp_of() {	# stamp_of PATCH: the file that says PATCH was found clean
 	echo "$stamps/$(sha256sum <"$1" | cut -d' ' -f1)-$tools_sum"
 }
@@ -32,9 +33,11 @@ export -f stamp_of check_one
 export dict stamps tools_sum OUT
 
 bad=0
-patches=$(ls "$SERIES_OUT"/0*.patch | grep -v '/0000-cover-letter\.patch$')
+patches=$(ls "$SERIES_OUT"/0*.patch | grep -v '/0000-cover-letter\.patch$') ||
+	die "no patches in $SERIES_OUT"
 # shellcheck disable=SC2086
-printf '%s\n' $patches | xargs -P "$JOBS" -I{} bash -c 'check_one "$1"' _ {}
+printf '%s\n' $patches | xargs -P "$JOBS" -I{} bash -c 'check_one "$1"' _ {} ||
+	die "checkpatch could not run on every patch"
 for p in $patches; do
 	found=$OUT/$(basename "$p").checkpatch
 	if [ ! -e "$(stamp_of "$p")" ]; then

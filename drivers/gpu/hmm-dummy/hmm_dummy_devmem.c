@@ -186,7 +186,7 @@ static void hmm_dummy_folio_free(struct folio *folio)
 }
 
 /*
- * The core split a device THP (a partial munmap, mprotect or migration):
+ * The core split a device THP (a CPU fault on part of it, or a migration):
  * each new folio keeps the backing pages of its own pages, which the first
  * call makes pages of their own. It runs once per new folio, then once with
  * no @tail.

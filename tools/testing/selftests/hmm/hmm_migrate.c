@@ -1383,8 +1383,12 @@ TEST_F(migrate, thp_whole_after_base_pages_broke_every_block)
 	if (info.pages_free < huge)
 		SKIP(return, "less than 2 MiB of device memory free");
 	n = info.pages_free - (huge - 1);
+	/* Base pages even in a THP variant: device THPs would free whole blocks. */
+	map_anon_allow_thp(false);
 	area_new(_metadata, &base, n, psz, 43);
+	map_anon_allow_thp(variant->thp);
 	to_dev_ok(_metadata, self->fd, &base, 0, n, 43);
+	snap_is(_metadata, self->fd, &base, 0, n, DEV_RW);
 	ASSERT_EQ(0, get_info(self->fd, &info));
 	ASSERT_EQ(huge - 1, info.pages_free);
 	area_free(_metadata, &base);

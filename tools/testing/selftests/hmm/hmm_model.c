@@ -894,12 +894,16 @@ static int verify_all(bool data)
  * A device THP of which part was unmapped keeps all its pages in use
  * until the rest is gone too or the folio splits (a CPU fault, a
  * migration): the base has no deferred split for device-private folios.
- * Once a device THP was seen on @d, up to THP_PAGES - 1 pages more than
- * the model counts may be such a THP's (the end of a seed is exact).
+ * So once a device THP was seen on @d, while @thp_on pages of the THP
+ * region are still there, the others of its 512 may be in use as well
+ * (the end of a seed is exact).
  */
-static bool used_as_modelled(int d, long used, long want)
+static bool used_as_modelled(int d, long used, long want, long thp_on)
 {
-	return used == want || (W.dev_thp_seen[d] && used > want && used < want + THP_PAGES);
+	if (used == want)
+		return true;
+	return W.dev_thp_seen[d] && thp_on > 0 && used > want &&
+	       used - want <= THP_PAGES - thp_on;
 }
 
 /*
@@ -910,7 +914,7 @@ static bool used_as_modelled(int d, long used, long want)
  */
 static int check_pages_used(void)
 {
-	long want[2], used = 0;
+	long want[2], thp_on[2], used = 0;
 	bool again = true;
 	unsigned int i;
 	int ri, d, tries;
@@ -918,8 +922,10 @@ static int check_pages_used(void)
 	if (W.child > 0)
 		return 0;
 recount:
-	want[0] = 0;
-	want[1] = 0;
+	for (d = 0; d < 2; d++) {
+		want[d] = 0;
+		thp_on[d] = 0;
+	}
 	for (ri = 0; ri < NR_REGIONS; ri++) {
 		for (i = 0; i < W.reg[ri].n; i++) {
 			struct mpage *mp = &W.reg[ri].pg[i];
@@ -928,18 +934,21 @@ recount:
 				continue;
 			if (mp->loc == LOC_UNKNOWN)
 				return 0;
-			if (mp->loc != LOC_SYS)
-				want[mp->loc - LOC_DEV0]++;
+			if (mp->loc == LOC_SYS)
+				continue;
+			want[mp->loc - LOC_DEV0]++;
+			if (W.reg[ri].thp)
+				thp_on[mp->loc - LOC_DEV0]++;
 		}
 	}
 	for (d = 0; d < 2; d++) {
 		for (tries = 0; tries < 100; tries++) {
 			used = pages_used(d) - W.used0[d];
-			if (used_as_modelled(d, used, want[d]))
+			if (used_as_modelled(d, used, want[d], thp_on[d]))
 				break;
 			usleep(10000);
 		}
-		if (used_as_modelled(d, used, want[d]))
+		if (used_as_modelled(d, used, want[d], thp_on[d]))
 			continue;
 		/* Unless khugepaged took pages of the THP region back meanwhile. */
 		if (again) {
@@ -1216,8 +1225,7 @@ static int op_dev_access(const struct op *o, int ri, unsigned int first,
  * What MIGRATE_TO_DEV must do with each page of the range, from the
  * model and the pages' state just looked up: move them all, but leave
  * other devices' pages, swapped and poisoned pages, pinned pages and the
- * pages an ALLOC_FAIL covers where they are (in the THP region, another
- * device's page or a swapped one may move: khugepaged).
+ * pages an ALLOC_FAIL covers where they are.
  */
 static void to_dev_expect(int ri, unsigned int first, unsigned int n, int d,
 			  long af_first, long af_n, __u8 *ex)
@@ -1234,16 +1242,8 @@ static void to_dev_expect(int ri, unsigned int first, unsigned int n, int d,
 		ex[i] = EX_MOVE;
 		if (mp->loc == LOC_DEV0 + d)
 			continue;
-		/*
-		 * khugepaged may have brought the THP region's page back to
-		 * RAM (its swap-in, or the other device's migrate_to_ram())
-		 * since the model last looked: then it moves.
-		 */
-		if (r->thp && !in_af && !mp->poisoned && !mp->pinned &&
-		    (mp->loc == LOC_DEV0 + !d || mp->swapped))
-			ex[i] = EX_EITHER;
-		else if (mp->loc != LOC_SYS || mp->poisoned || mp->swapped || mp->pinned ||
-			 (mp->cpu_excl == CE_YES && !r->thp) || in_af)
+		if (mp->loc != LOC_SYS || mp->poisoned || mp->swapped || mp->pinned ||
+		    (mp->cpu_excl == CE_YES && !r->thp) || in_af)
 			ex[i] = EX_STAY;
 		else if (thp_pinned || mp->cow || mp->cpu_excl != CE_NO)
 			/*
@@ -1678,7 +1678,7 @@ static int op_munmap(int ri, unsigned int first, unsigned int n)
  * New memory in the THP region is written at once, which faults in one
  * THP, and half the time moved whole to a device: without that a device
  * THP would be rare, as the first operation on part of a THP splits it
- * for good (the legacy seeds replay as they did).
+ * for good (the fixed seeds replay as they did).
  */
 static int op_mmap(const struct op *o, int ri)
 {
@@ -1703,7 +1703,7 @@ static int op_mmap(const struct op *o, int ri)
 		log_note(" all new");
 		if (map_pages(ri, 0, r->n, MAP_FIXED))
 			return -1;
-		if (r->thp && !W.legacy) {
+		if (r->thp && !W.fixed) {
 			if (op_cpu(ri, 0, r->n, true))
 				return -1;
 			if (o->arg & 1)
@@ -2167,10 +2167,6 @@ static bool allowed_nested(int kind)
 	return kind != OP_FORK && kind != OP_FREE && kind != OP_PAGEOUT;
 }
 
-/*
- * The seeds found before the exclusive-access operations existed are
- * drawn without them, so that they replay what they found.
- */
 /* Whether @seed is one of the first @nr fixed seeds. */
 static bool seed_among_fixed(unsigned long seed, unsigned int nr)
 {
@@ -2182,6 +2178,10 @@ static bool seed_among_fixed(unsigned long seed, unsigned int nr)
 	return false;
 }
 
+/*
+ * The seeds found before the exclusive-access operations existed are
+ * drawn without them, so that they replay what they found.
+ */
 static bool legacy_seed(unsigned long seed)
 {
 	return seed_among_fixed(seed, NR_LEGACY_SEEDS);
@@ -2218,9 +2218,9 @@ static void draw_op(struct gen *g, struct op *o)
 	 * A draw of the THP region's length lands on its whole 2 MiB once
 	 * in a few thousand: aim a quarter of its operations there, so that
 	 * THPs move to a device and back whole and the device THP meets the
-	 * other operations (the legacy seeds draw as they did).
+	 * other operations (the fixed seeds draw as they did).
 	 */
-	if (!o->reg && !W.legacy && !rnd_below(4)) {
+	if (!o->reg && !W.fixed && !rnd_below(4)) {
 		o->first = 0;
 		o->n = size;
 	}
@@ -2633,18 +2633,40 @@ static void excl_coverage(const struct totals *t)
  * The result of a whole run: its seeds put a THP on a device whole, seen
  * in SNAPSHOT as one device-private PMD (every fresh seed starts so).
  * Without, the device-THP states would go untested; a kernel that gave
- * no THP at all skips.
+ * no THP at all skips, as do devices that refused device THPs (short of
+ * memory).
  */
-static void dev_thp_coverage(const struct totals *t)
+static void dev_thp_coverage(const struct totals *t, unsigned long refused)
 {
 	unsigned long n = t->cover[CV_DEV_THP];
 
 	if (!n && !t->cover[CV_THP])
 		ksft_test_result_skip("device THP coverage: the kernel gave no THP at all\n");
+	else if (!n && refused)
+		ksft_test_result_skip("device THP coverage: the devices refused %lu device THPs\n",
+				      refused);
 	else if (!n)
 		ksft_test_result_fail("device THP coverage: no page seen in a device THP\n");
 	else
 		ksft_test_result_pass("device THP coverage: %lu page looks\n", n);
+}
+
+/* Device THPs both devices refused since they were loaded. */
+static unsigned long thp_refusals(void)
+{
+	struct hmm_dummy_info info;
+	unsigned long n = 0;
+	int d, fd;
+
+	for (d = 0; d < 2; d++) {
+		fd = dummy_open(d);
+		if (fd < 0)
+			continue;
+		if (!get_info(fd, &info))
+			n += info.huge_no_block + info.huge_no_backing;
+		close(fd);
+	}
+	return n;
 }
 
 static unsigned char *parse_keep(const char *list, long nops)
@@ -2677,6 +2699,7 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
 	struct totals t = { .shrink_left = 30 };
+	unsigned long refused0;
 	double seconds = -1, shrink_budget = DEFAULT_SHRINK, t0 = now();
 	const char *keep = NULL;
 	unsigned char *skip = NULL;
@@ -2710,6 +2733,7 @@ int main(int argc, char **argv)
 	ksft_print_header();
 	if (access("/dev/hmm_dummy0", F_OK) || access("/dev/hmm_dummy1", F_OK))
 		ksft_exit_skip("/dev/hmm_dummy0 and 1 are needed (hmm_dummy not loaded?)\n");
+	refused0 = thp_refusals();
 	if (sysconf(_SC_PAGESIZE) != PSZ)
 		ksft_exit_skip("the model assumes 4 KiB pages\n");
 
@@ -2728,7 +2752,7 @@ int main(int argc, char **argv)
 				 seconds - (now() - t0) + 1, shrink_budget, NULL);
 		ksft_set_plan(t.seeds + 2);
 		excl_coverage(&t);
-		dev_thp_coverage(&t);
+		dev_thp_coverage(&t, thp_refusals() - refused0);
 	} else {
 		ksft_set_plan(ARRAY_SIZE(fixed_seeds) + 3);
 		for (i = 0; i < ARRAY_SIZE(fixed_seeds); i++)
@@ -2739,7 +2763,7 @@ int main(int argc, char **argv)
 		ksft_print_msg("fresh seed %lu for %d s\n", seed, DEFAULT_TIME);
 		one_seed(&t, seed, ops < 0 ? 1000000 : ops, DEFAULT_TIME, shrink_budget, NULL);
 		excl_coverage(&t);
-		dev_thp_coverage(&t);
+		dev_thp_coverage(&t, thp_refusals() - refused0);
 	}
 	ksft_print_msg("%lu seeds, %lu operations, %lu failed, %.1f s\n",
 		       t.seeds, t.ops, t.failed, now() - t0);
