@@ -477,6 +477,13 @@ static const char *thp_area(struct __test_metadata *_metadata, int fd,
 	return NULL;
 }
 
+/* Unmap what thp_area() mapped at @raw and free @a's buffer. */
+static void thp_area_free(struct __test_metadata *_metadata, struct area *a, void *raw)
+{
+	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
+	free(a->buf);
+}
+
 static int set_fail_alloc(int fd, bool on)
 {
 	struct hmm_dummy_cmd cmd = { .npages = on ? HMM_DUMMY_FLAG_FAIL_ALLOC : 0 };
@@ -506,8 +513,7 @@ TEST_F(migrate, thp_moves_whole_both_ways)
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, n, 9);
 	ASSERT_EQ(used, wait_pages_used(self->fd, used));
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /* A CPU read of one byte of a device THP brings the whole THP back. */
@@ -526,8 +532,7 @@ TEST_F(migrate, thp_cpu_fault_brings_thp_back_whole)
 	ASSERT_EQ(-1, pat_diff_at(a.p + (SZ_2M / 2), (SZ_2M / 2), 1, 10));
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, n, 10);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -549,8 +554,7 @@ TEST_F(migrate, thp_fail_alloc_to_dev_moves_base_pages)
 	to_dev_ok(_metadata, self->fd, &a, 0, n, 11);
 	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW);
 	cpu_is(_metadata, &a, 0, n, 11);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 
 	why = thp_area(_metadata, self->fd, &a, &raw, self->psz, 12);
 	if (why)
@@ -558,8 +562,7 @@ TEST_F(migrate, thp_fail_alloc_to_dev_moves_base_pages)
 	to_dev_ok(_metadata, self->fd, &a, 0, n, 12);
 	snap_is(_metadata, self->fd, &a, 0, n, DEV_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, n, 12);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /* With no system THP to be had, a device THP comes back as base pages. */
@@ -584,8 +587,7 @@ TEST_F(migrate, thp_fail_alloc_to_sys_moves_base_pages)
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW);
 	cpu_is(_metadata, &a, 0, n, 13);
 	ASSERT_EQ(used, wait_pages_used(self->fd, used));
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -611,8 +613,7 @@ TEST_F(migrate, thp_partial_munmap_of_device_thp)
 	cpu_is(_metadata, &a, 0, n / 2, 14);
 	snap_is(_metadata, self->fd, &a, 0, n / 2, SYS_RW);
 	ASSERT_EQ(used, wait_pages_used(self->fd, used));
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -643,8 +644,7 @@ TEST_F(migrate, thp_mprotect_half_then_to_sys)
 	ASSERT_EQ(n / 2, cmd.cpages);
 	cpu_is(_metadata, &a, 0, n, 15);
 	ASSERT_EQ(used, wait_pages_used(self->fd, used));
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -677,8 +677,7 @@ TEST_F(migrate, thp_release_whole_and_partly_unmapped)
 	snap_is(_metadata, self->fd, &a, 0, n / 2, SYS_RW);
 	cpu_is(_metadata, &a, 0, n / 2, 16);
 	ASSERT_EQ(used, wait_pages_used(self->fd, used));
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -705,8 +704,7 @@ TEST_F(migrate, thp_release_without_system_thp_moves_base_pages)
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW);
 	cpu_is(_metadata, &a, 0, n, 18);
 	ASSERT_EQ(used, wait_pages_used(self->fd, used));
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -726,8 +724,7 @@ TEST_F(migrate, thp_half_range_splits_it)
 	to_dev_ok(_metadata, self->fd, &a, n / 4, n / 2, 25);
 	snap_split(_metadata, self->fd, &a, n / 4, n / 2, DEV_RW, SYS_RW);
 	cpu_is(_metadata, &a, 0, n, 25);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /* Advised against THPs while on the device, a THP comes back as base pages. */
@@ -748,8 +745,7 @@ TEST_F(migrate, thp_nohugepage_comes_back_as_base_pages)
 	ASSERT_EQ(n, cmd.cpages);
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW);
 	cpu_is(_metadata, &a, 0, n, 17);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /* 2. CPU access to device pages. */
@@ -1317,8 +1313,7 @@ TEST_F(migrate, thp_with_pinned_page)
 	ASSERT_EQ(-1, pat_diff(a.buf, psz, 27));
 	ASSERT_EQ(0, ioctl(gfd, PIN_LONGTERM_TEST_STOP));
 	close(gfd);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -1400,8 +1395,7 @@ TEST_F(migrate, thp_whole_after_base_pages_broke_every_block)
 	to_dev_ok(_metadata, self->fd, &a, 0, huge, 44);
 	snap_is(_metadata, self->fd, &a, 0, huge, DEV_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, huge, 44);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -2008,8 +2002,7 @@ TEST_F(migrate, to_sys_keeps_thp_whole)
 	ASSERT_EQ(0, cmd.cpages);
 	snap_is(_metadata, self->fd, &a, 0, n, SYS_RW | HMM_DUMMY_PROT_PMD);
 	cpu_is(_metadata, &a, 0, n, 42);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 }
 
 /*
@@ -2056,8 +2049,7 @@ TEST_F(migrate, other_drivers_device_thp_stays_whole)
 	ASSERT_EQ(0, dev_read(self->fd, a.p, a.buf, n, NULL));
 	ASSERT_EQ(-1, pat_diff(a.buf, SZ_2M, 43));
 	cpu_is(_metadata, &a, 0, n, 43);
-	ASSERT_EQ(0, munmap(raw, 2 * SZ_2M));
-	free(a.buf);
+	thp_area_free(_metadata, &a, raw);
 	close(up);
 }
 

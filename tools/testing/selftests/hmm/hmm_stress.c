@@ -1530,12 +1530,20 @@ static void tr_judge(unsigned int k, unsigned int i, const void *got, const char
 		tr_bad("%s: THP %u page %u byte %ld, expected generation %u", how, k, i, d, gen);
 }
 
+/* Whether THP k is one device THP of the device of @fd. */
+static bool tr_is_device_thp(int fd, unsigned int k)
+{
+	const unsigned char want = HMM_DUMMY_PROT_PMD | HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL;
+	unsigned char snap = 0;
+
+	return !dev_snap(fd, tr_page(k, 0), &snap, 1, NULL) && (snap & want) == want;
+}
+
 /* A move of pages [first, first + n) of the area, to a device or back. */
 static void tr_move(struct thread *t, unsigned int first, unsigned int n)
 {
 	unsigned int to = below(t, 3);
 	unsigned long req = to < 2 ? HMM_DUMMY_MIGRATE_TO_DEV : HMM_DUMMY_MIGRATE_TO_SYS;
-	unsigned char snap = 0;
 	struct hmm_dummy_cmd out;
 	int ret;
 
@@ -1554,8 +1562,7 @@ static void tr_move(struct thread *t, unsigned int first, unsigned int n)
 	if (to == 2 || n != TR_PAGES || first % TR_PAGES)
 		return;
 	atomic_fetch_add(&tr.whole, 1);
-	if (!dev_snap(t->fd[to], tr.p + first * PAGE, &snap, 1, NULL) &&
-	    (snap & HMM_DUMMY_PROT_PMD) && (snap & HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL))
+	if (tr_is_device_thp(t->fd[to], first / TR_PAGES))
 		atomic_fetch_add(&tr.dev_thps, 1);
 }
 
@@ -1759,11 +1766,7 @@ static int tr_start_on_device(int fd, unsigned int k, void *buf)
 		if (pat_diff_at((unsigned char *)buf + i * PAGE, (k * TR_PAGES + i) * PAGE, PAGE,
 				tr.gen[k][i]) >= 0)
 			return -1;
-	if (dev_snap(fd, tr_page(k, 0), &snap, 1, NULL) ||
-	    (snap & (HMM_DUMMY_PROT_PMD | HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL)) !=
-	    (HMM_DUMMY_PROT_PMD | HMM_DUMMY_PROT_DEV_PRIVATE_LOCAL))
-		return -1;
-	return 0;
+	return tr_is_device_thp(fd, k) ? 0 : -1;
 }
 
 /*
